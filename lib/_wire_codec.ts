@@ -1,0 +1,114 @@
+// Copyright the chitchat for Deno authors. MIT license.
+// Internal: digest and delta bodies of the wire format (WIRE.md).
+
+import { ByteReader, type ByteWriter } from "./_binary.ts";
+import { readBlockStream } from "./_block_stream.ts";
+import { idInfo, readChitchatId } from "./_chitchat_id_info.ts";
+import { DecodeError } from "./decode_error.ts";
+import { Delta, type NodeDelta } from "./delta.ts";
+import { Digest, type DigestEntry } from "./digest.ts";
+import { DELETION_STATUS_CODES, type KeyValueMutation } from "./versioned_value.ts";
+
+export function writeDigest(writer: ByteWriter, digest: Digest): void {
+  const entries = digest.entries();
+  if (entries.length > 0xffff) {
+    throw new RangeError(`Cannot encode digest: ${entries.length} entries exceed 65535`);
+  }
+  writer.u16(entries.length);
+  for (const entry of entries) {
+    writer.bytes(idInfo(entry.chitchatId).bytes);
+    writer.u64(entry.heartbeat);
+    writer.u64(entry.lastGcVersion);
+    writer.u64(entry.maxVersion);
+  }
+}
+
+export function readDigest(reader: ByteReader): Digest {
+  const count = reader.u16("digest length");
+  const byKey = new Map<string, DigestEntry>();
+  for (let i = 0; i < count; i++) {
+    const info = readChitchatId(reader);
+    const heartbeat = reader.safeU64("heartbeat");
+    const lastGcVersion = reader.safeU64("last GC version");
+    const maxVersion = reader.safeU64("max version");
+    byKey.set(info.key, { chitchatId: info.id, heartbeat, lastGcVersion, maxVersion });
+  }
+  return Digest._fromMap(byKey);
+}
+
+interface MutableNodeDelta {
+  chitchatId: NodeDelta["chitchatId"];
+  fromVersionExcluded: number;
+  lastGcVersion: number;
+  keyValues: KeyValueMutation[];
+  maxVersion: number;
+}
+
+export function readDelta(outer: ByteReader): Delta {
+  const streamStart = outer.pos;
+  const stream = readBlockStream(outer);
+  try {
+    return parseOperations(stream);
+  } catch (error) {
+    if (error instanceof DecodeError) {
+      // Offsets inside the decompressed stream mean little to a reader of
+      // the datagram: report where the delta starts, keep the detail.
+      throw new DecodeError(`Invalid delta operation: ${error.message}`, streamStart, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+export function parseOperations(stream: Uint8Array): Delta {
+  const reader: ByteReader = new ByteReader(stream);
+  const nodeDeltas: MutableNodeDelta[] = [];
+  const seen = new Set<string>();
+  let current: MutableNodeDelta | undefined;
+  while (reader.pos < reader.end) {
+    const tagOffset = reader.pos;
+    const tag = stream[reader.pos++];
+    if (tag === 1) {
+      if (current === undefined) {
+        reader.fail("Key-value operation before any node operation", tagOffset);
+      }
+      const key = reader.string("key", true);
+      const value = reader.string("value");
+      const version = reader.safeU64("version");
+      const code = reader.u8("deletion status");
+      const status = DELETION_STATUS_CODES[code];
+      if (status === undefined) reader.fail(`Invalid deletion status ${code}`, reader.pos - 1);
+      if (version <= current.maxVersion) {
+        reader.fail(
+          `Key-value versions must strictly increase (${version} after ${current.maxVersion})`,
+          tagOffset,
+        );
+      }
+      current.keyValues.push({ key, value, version, status });
+      current.maxVersion = version;
+    } else if (tag === 0) {
+      const info = readChitchatId(reader);
+      const lastGcVersion = reader.safeU64("last GC version");
+      const fromVersionExcluded = reader.safeU64("from version");
+      if (seen.has(info.key)) reader.fail("The same node appears twice in the delta", tagOffset);
+      seen.add(info.key);
+      current = {
+        chitchatId: info.id,
+        fromVersionExcluded,
+        lastGcVersion,
+        keyValues: [],
+        maxVersion: 0,
+      };
+      nodeDeltas.push(current);
+    } else if (tag === 2) {
+      if (current === undefined) {
+        reader.fail("Set-max-version operation before any node operation", tagOffset);
+      }
+      current.maxVersion = reader.safeU64("max version");
+    } else {
+      reader.fail(`Unknown delta operation ${tag}`, tagOffset);
+    }
+  }
+  return new Delta(nodeDeltas);
+}

@@ -1,0 +1,328 @@
+// Copyright the chitchat for Deno authors. MIT license.
+/**
+ * The phi-accrual failure detector.
+ *
+ * @module
+ */
+
+import { idInfo } from "./_chitchat_id_info.ts";
+import type { ChitchatId } from "./chitchat_id.ts";
+import { type Clock, systemClock } from "./clock.ts";
+
+/**
+ * Settings of the failure detector (the reference's defaults).
+ *
+ * @example Scaled for a 100 ms gossip interval
+ * ```ts
+ * import { type FailureDetectorConfig, DEFAULT_FAILURE_DETECTOR_CONFIG } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const config: FailureDetectorConfig = { ...DEFAULT_FAILURE_DETECTOR_CONFIG, initialIntervalMs: 100 };
+ * assert(config.phiThreshold === 8);
+ * ```
+ */
+export interface FailureDetectorConfig {
+  /** A node whose phi exceeds this is dead. */
+  readonly phiThreshold: number;
+  /** How many heartbeat intervals are averaged. */
+  readonly samplingWindowSize: number;
+  /** Intervals longer than this are not sampled (a pause, not a rhythm). */
+  readonly maxIntervalMs: number;
+  /** The prior mean interval, weighted like 5 samples, so young windows are lenient. */
+  readonly initialIntervalMs: number;
+  /** How long a dead node is kept; it stops being gossiped after half of it. */
+  readonly deadNodeGracePeriodMs: number;
+}
+
+/**
+ * The reference's defaults: phi 8, 1,000 samples, 10 s max interval, 5 s
+ * prior interval, 24 h dead-node grace period.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_FAILURE_DETECTOR_CONFIG } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * assert(DEFAULT_FAILURE_DETECTOR_CONFIG.deadNodeGracePeriodMs === 86_400_000);
+ * ```
+ */
+export const DEFAULT_FAILURE_DETECTOR_CONFIG: FailureDetectorConfig = Object.freeze({
+  phiThreshold: 8,
+  samplingWindowSize: 1_000,
+  maxIntervalMs: 10_000,
+  initialIntervalMs: 5_000,
+  deadNodeGracePeriodMs: 24 * 60 * 60 * 1_000,
+});
+
+/** Weight of the prior mean, in samples. */
+const PRIOR_WEIGHT = 5;
+
+/**
+ * The last heartbeat intervals of one node. Intervals are stored as 32-bit
+ * floats (sub-microsecond precision at these magnitudes) in a ring that
+ * grows on demand: a thousand-node cluster tracks a million windows.
+ */
+class SamplingWindow {
+  #values = new Float32Array(8);
+  #capacity: number;
+  #count = 0;
+  #next = 0;
+  #sum = 0;
+  lastHeartbeatMs: number | undefined;
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  report(now: number, maxIntervalMs: number): void {
+    const last = this.lastHeartbeatMs;
+    this.lastHeartbeatMs = now;
+    if (last === undefined) return;
+    const interval = now - last;
+    if (interval > maxIntervalMs) return;
+    this.#append(interval);
+  }
+
+  #append(interval: number): void {
+    if (this.#count < this.#capacity && this.#count === this.#values.length) {
+      const grown = new Float32Array(Math.min(this.#capacity, this.#values.length * 2));
+      grown.set(this.#values);
+      this.#values = grown;
+    }
+    const values = this.#values;
+    if (this.#count === this.#capacity) {
+      this.#sum -= values[this.#next];
+    } else {
+      this.#count++;
+    }
+    values[this.#next] = interval;
+    this.#sum += values[this.#next];
+    this.#next = (this.#next + 1) % this.#capacity;
+  }
+
+  clear(): void {
+    if (this.#count === 0) return;
+    this.#count = 0;
+    this.#next = 0;
+    this.#sum = 0;
+    this.#values = new Float32Array(8);
+  }
+
+  phi(now: number, priorMeanMs: number): number | undefined {
+    if (this.#count === 0 || this.lastHeartbeatMs === undefined) return undefined;
+    const mean = (this.#sum + PRIOR_WEIGHT * priorMeanMs) / (this.#count + PRIOR_WEIGHT);
+    return (now - this.lastHeartbeatMs) / mean;
+  }
+}
+
+/**
+ * Decides which nodes are live from the rhythm of their heartbeats
+ * (phi-accrual): phi is the time since the last heartbeat divided by the
+ * smoothed mean interval; above the threshold the node is dead. A node
+ * needs two sampled intervals' worth of heartbeats before it can be live.
+ * Dead nodes are scheduled for deletion after half the grace period and
+ * garbage collected after all of it.
+ *
+ * @example
+ * ```ts
+ * import { FailureDetector } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * let now = 0;
+ * const detector = new FailureDetector({ initialIntervalMs: 1_000 }, { now: () => now });
+ * const peer = { nodeId: "peer", generationId: 0n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 2 } };
+ * for (let i = 0; i < 5; i++) {
+ *   detector.reportHeartbeat(peer);
+ *   now += 1_000;
+ * }
+ * detector.updateNodeLiveness(peer);
+ * assert(detector.isLive(peer));
+ * now += 60_000;
+ * detector.updateNodeLiveness(peer);
+ * assert(detector.isDead(peer));
+ * ```
+ */
+export class FailureDetector {
+  readonly #config: FailureDetectorConfig;
+  readonly #clock: Clock;
+  readonly #windows = new Map<string, SamplingWindow>();
+  readonly #live = new Map<string, ChitchatId>();
+  readonly #dead = new Map<string, { readonly id: ChitchatId; readonly sinceMs: number }>();
+
+  /**
+   * Creates a detector.
+   *
+   * @param config Settings; missing ones take {@linkcode DEFAULT_FAILURE_DETECTOR_CONFIG}.
+   * @param clock Time source.
+   */
+  constructor(config: Partial<FailureDetectorConfig> = {}, clock: Clock = systemClock) {
+    this.#config = { ...DEFAULT_FAILURE_DETECTOR_CONFIG, ...config };
+    this.#clock = clock;
+  }
+
+  /** The settings in use. */
+  get config(): FailureDetectorConfig {
+    return this.#config;
+  }
+
+  #window(key: string): SamplingWindow {
+    let window = this.#windows.get(key);
+    if (window === undefined) {
+      window = new SamplingWindow(this.#config.samplingWindowSize);
+      this.#windows.set(key, window);
+    }
+    return window;
+  }
+
+  /**
+   * Records that a new heartbeat of the node was seen now.
+   *
+   * @param chitchatId The node.
+   */
+  reportHeartbeat(chitchatId: ChitchatId): void {
+    this.#window(idInfo(chitchatId).key).report(this.#clock.now(), this.#config.maxIntervalMs);
+  }
+
+  /**
+   * Makes sure the node is tracked (so it is eventually garbage collected)
+   * without counting a heartbeat.
+   *
+   * @param chitchatId The node.
+   */
+  track(chitchatId: ChitchatId): void {
+    this.#window(idInfo(chitchatId).key);
+  }
+
+  /**
+   * The node's current phi.
+   *
+   * @param chitchatId The node.
+   * @returns Phi, or `undefined` until an interval has been sampled.
+   */
+  phi(chitchatId: ChitchatId): number | undefined {
+    return this.#windows.get(idInfo(chitchatId).key)?.phi(
+      this.#clock.now(),
+      this.#config.initialIntervalMs,
+    );
+  }
+
+  /**
+   * Re-evaluates a node: live if phi is at most the threshold, dead
+   * otherwise (its sampled intervals are then dropped, so a node coming
+   * back starts afresh).
+   *
+   * @param chitchatId The node.
+   */
+  updateNodeLiveness(chitchatId: ChitchatId): void {
+    const info = idInfo(chitchatId);
+    const window = this.#windows.get(info.key);
+    const phi = window?.phi(this.#clock.now(), this.#config.initialIntervalMs);
+    if (phi !== undefined && phi <= this.#config.phiThreshold) {
+      if (!this.#live.has(info.key)) this.#live.set(info.key, info.id);
+      this.#dead.delete(info.key);
+      return;
+    }
+    this.#live.delete(info.key);
+    if (!this.#dead.has(info.key)) {
+      this.#dead.set(info.key, { id: info.id, sinceMs: this.#clock.now() });
+    }
+    window?.clear();
+  }
+
+  /**
+   * Removes the nodes dead for the whole grace period.
+   *
+   * @returns The removed nodes.
+   */
+  garbageCollect(): ChitchatId[] {
+    const now = this.#clock.now();
+    const removed: ChitchatId[] = [];
+    for (const [key, { id, sinceMs }] of this.#dead) {
+      if (now >= sinceMs + this.#config.deadNodeGracePeriodMs) {
+        removed.push(id);
+        this.#dead.delete(key);
+        this.#windows.delete(key);
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * Forgets a node entirely.
+   *
+   * @param chitchatId The node.
+   */
+  forget(chitchatId: ChitchatId): void {
+    const key = idInfo(chitchatId).key;
+    this.#windows.delete(key);
+    this.#live.delete(key);
+    this.#dead.delete(key);
+  }
+
+  /**
+   * Whether the node is currently considered live.
+   *
+   * @param chitchatId The node.
+   * @returns `true` if live.
+   */
+  isLive(chitchatId: ChitchatId): boolean {
+    return this.#live.has(idInfo(chitchatId).key);
+  }
+
+  /**
+   * Whether the node is currently considered dead.
+   *
+   * @param chitchatId The node.
+   * @returns `true` if dead.
+   */
+  isDead(chitchatId: ChitchatId): boolean {
+    return this.#dead.has(idInfo(chitchatId).key);
+  }
+
+  /**
+   * The live nodes, in the order they became live.
+   *
+   * @returns The nodes.
+   */
+  liveNodes(): IterableIterator<ChitchatId> {
+    return this.#live.values();
+  }
+
+  /** Number of live nodes. */
+  get liveCount(): number {
+    return this.#live.size;
+  }
+
+  /**
+   * The dead nodes, in the order they died.
+   *
+   * @returns The nodes.
+   */
+  *deadNodes(): IterableIterator<ChitchatId> {
+    for (const { id } of this.#dead.values()) yield id;
+  }
+
+  /** Number of dead nodes. */
+  get deadCount(): number {
+    return this.#dead.size;
+  }
+
+  /**
+   * The dead nodes past half the grace period: they are no longer gossiped.
+   *
+   * @returns The nodes.
+   */
+  scheduledForDeletionNodes(): ChitchatId[] {
+    const now = this.#clock.now();
+    const half = this.#config.deadNodeGracePeriodMs / 2;
+    const out: ChitchatId[] = [];
+    for (const { id, sinceMs } of this.#dead.values()) {
+      if (sinceMs + half < now) out.push(id);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,96 @@
+// Copyright the chitchat for Deno authors. MIT license.
+/**
+ * Structured logging hooks.
+ *
+ * @module
+ */
+
+/** Log severity, from most to least verbose. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Extra structured data attached to a log line. */
+export type LogFields = Record<string, unknown>;
+
+/**
+ * Where the library writes its log lines. Pass your own to route them to
+ * your logging stack.
+ *
+ * @example Collecting warnings in a test
+ * ```ts
+ * import type { Logger } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const lines: string[] = [];
+ * const logger: Logger = {
+ *   debug() {},
+ *   info() {},
+ *   warn: (message) => void lines.push(message),
+ *   error: (message) => void lines.push(message),
+ * };
+ * logger.warn("dropped datagram");
+ * assert(lines.length === 1);
+ * ```
+ */
+export interface Logger {
+  /** Verbose diagnostics. */
+  debug(message: string, fields?: LogFields): void;
+  /** Notable but expected events. */
+  info(message: string, fields?: LogFields): void;
+  /** Unexpected input that was handled (dropped datagram, rejected delta). */
+  warn(message: string, fields?: LogFields): void;
+  /** Something is wrong with this node. */
+  error(message: string, fields?: LogFields): void;
+}
+
+const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/**
+ * A logger writing to the console, dropping lines below `level`.
+ *
+ * @param level The least severe level written.
+ * @returns A {@linkcode Logger}.
+ *
+ * @example
+ * ```ts
+ * import { consoleLogger } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const logger = consoleLogger("error");
+ * logger.info("not printed");
+ * assert(typeof logger.warn === "function");
+ * ```
+ */
+export function consoleLogger(level: LogLevel = "warn"): Logger {
+  const min = LEVELS[level];
+  const write =
+    (lvl: LogLevel, sink: (...data: unknown[]) => void) =>
+    (message: string, fields?: LogFields): void => {
+      if (LEVELS[lvl] < min) return;
+      if (fields === undefined) sink(`[chitchat] ${lvl} ${message}`);
+      else sink(`[chitchat] ${lvl} ${message}`, fields);
+    };
+  return {
+    debug: write("debug", console.debug),
+    info: write("info", console.info),
+    warn: write("warn", console.warn),
+    error: write("error", console.error),
+  };
+}
+
+/**
+ * A logger that discards everything.
+ *
+ * @example
+ * ```ts
+ * import { silentLogger } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * assert(silentLogger.warn("ignored") === undefined);
+ * ```
+ */
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};
