@@ -3,10 +3,13 @@
 // u16-length-prefixed UTF-8 strings), written and read without DataView
 // bounds exceptions leaking out.
 
+import { asciiString } from "./_ascii_string.ts";
 import { DecodeError } from "./decode_error.ts";
 
 const encoder = new TextEncoder();
 const fatalDecoder = new TextDecoder("utf-8", { fatal: true });
+// Only used on bytes already checked to be ASCII, where windows-1252 is exact.
+const latin1Decoder = new TextDecoder("latin1");
 
 /** Largest byte length a wire `string` can carry (its length prefix is a u16). */
 export const MAX_WIRE_STRING_BYTES = 0xffff;
@@ -50,7 +53,7 @@ export class ByteWriter {
   #pos = 0;
 
   constructor(initialCapacity = 256) {
-    this.#buf = new Uint8Array(Math.max(16, initialCapacity));
+    this.#buf = new Uint8Array(Math.max(1, initialCapacity));
   }
 
   /** Number of bytes written so far. */
@@ -110,28 +113,35 @@ export class ByteWriter {
    * @throws {RangeError} if the string is longer than 65,535 bytes.
    */
   string(s: string, what = "string"): void {
-    if (s.length > MAX_WIRE_STRING_BYTES) {
-      throw new RangeError(
-        `Cannot encode ${what}: length ${utf8ByteLength(s)} exceeds ${MAX_WIRE_STRING_BYTES} bytes`,
-      );
+    const length = utf8ByteLength(s);
+    if (length > MAX_WIRE_STRING_BYTES) {
+      throw new RangeError(`Cannot encode ${what}: length ${length} exceeds ${MAX_WIRE_STRING_BYTES} bytes`);
     }
-    // Worst case 3 bytes per UTF-16 unit; reserve before encoding in place.
-    this.#reserve(2 + s.length * 3);
-    const start = this.#pos + 2;
-    const { written } = encoder.encodeInto(s, this.#buf.subarray(start));
-    if (written > MAX_WIRE_STRING_BYTES) {
-      throw new RangeError(
-        `Cannot encode ${what}: length ${written} exceeds ${MAX_WIRE_STRING_BYTES} bytes`,
-      );
-    }
-    this.#buf[this.#pos] = written & 0xff;
-    this.#buf[this.#pos + 1] = written >>> 8;
-    this.#pos = start + written;
+    this.#reserve(2 + length);
+    const buf = this.#buf;
+    buf[this.#pos] = length & 0xff;
+    buf[this.#pos + 1] = length >>> 8;
+    encoder.encodeInto(s, buf.subarray(this.#pos + 2, this.#pos + 2 + length));
+    this.#pos += 2 + length;
   }
 
-  /** The bytes written so far (a copy, sized exactly). */
+  /**
+   * Reserves `n` bytes and returns the buffer to write them into, at
+   * `length`; call `advance(n)` once written.
+   */
+  reserveRaw(n: number): Uint8Array {
+    this.#reserve(n);
+    return this.#buf;
+  }
+
+  /** Moves past `n` bytes written through {@linkcode ByteWriter.reserveRaw}. */
+  advance(n: number): void {
+    this.#pos += n;
+  }
+
+  /** The bytes written so far, sized exactly (no copy when the capacity was exact). */
   finish(): Uint8Array {
-    return this.#buf.slice(0, this.#pos);
+    return this.#pos === this.#buf.length ? this.#buf : this.#buf.slice(0, this.#pos);
   }
 }
 
@@ -247,8 +257,6 @@ export class ByteReader {
   }
 }
 
-const fromCharCode = String.fromCharCode;
-
 function decodeUtf8(
   bytes: Uint8Array,
   from: number,
@@ -257,23 +265,26 @@ function decodeUtf8(
   intern: boolean,
 ): string {
   const end = from + length;
-  let hash = 0x811c9dc5;
-  for (let i = from; i < end; i++) {
-    const c = bytes[i];
-    if (c > 0x7f) return decodeNonAscii(bytes, from, end, what);
-    hash = Math.imul(hash ^ c, 0x01000193);
-  }
   if (intern && length <= INTERN_MAX_BYTES) {
+    let hash = 0x811c9dc5;
+    for (let i = from; i < end; i++) {
+      const c = bytes[i];
+      if (c > 0x7f) return decodeNonAscii(bytes, from, end, what);
+      hash = Math.imul(hash ^ c, 0x01000193);
+    }
     const slot = (hash >>> 0) & (INTERN_SLOTS - 1);
     const cached = internStrings[slot];
     if (cached !== undefined && cached.length === length && sameAscii(cached, bytes, from)) {
       return cached;
     }
-    const fresh = asciiString(bytes, from, end);
+    const fresh = asciiString(bytes, from, length);
     internStrings[slot] = fresh;
     return fresh;
   }
-  return asciiString(bytes, from, end);
+  for (let i = from; i < end; i++) {
+    if (bytes[i] > 0x7f) return decodeNonAscii(bytes, from, end, what);
+  }
+  return length > 256 ? latin1Decoder.decode(bytes.subarray(from, end)) : asciiString(bytes, from, length);
 }
 
 function sameAscii(s: string, bytes: Uint8Array, from: number): boolean {
@@ -281,26 +292,6 @@ function sameAscii(s: string, bytes: Uint8Array, from: number): boolean {
     if (s.charCodeAt(i) !== bytes[from + i]) return false;
   }
   return true;
-}
-
-function asciiString(bytes: Uint8Array, from: number, end: number): string {
-  let out = "";
-  let i = from;
-  while (end - i >= 8) {
-    out += fromCharCode(
-      bytes[i],
-      bytes[i + 1],
-      bytes[i + 2],
-      bytes[i + 3],
-      bytes[i + 4],
-      bytes[i + 5],
-      bytes[i + 6],
-      bytes[i + 7],
-    );
-    i += 8;
-  }
-  while (i < end) out += fromCharCode(bytes[i++]);
-  return out;
 }
 
 function decodeNonAscii(bytes: Uint8Array, from: number, end: number, what: string): string {

@@ -20,12 +20,34 @@ export interface IdInfo {
   readonly ipBytes: Uint8Array;
 }
 
+// Canonical ids (the frozen copies this module creates) carry their info
+// in a non-enumerable symbol property: a plain property read, with none of
+// the garbage-collection cost of a WeakMap entry per decoded id. Ids built
+// by callers are mapped to their canonical copy through the WeakMap.
+const INFO = Symbol("chitchat.idInfo");
 const infos = new WeakMap<ChitchatId, IdInfo>();
+
+type CanonicalId = ChitchatId & { readonly [INFO]?: IdInfo };
 
 function keyOf(nodeId: string, generationId: bigint, hostname: string, port: number): string {
   // Generation, host and port never contain NUL, so the key splits
   // unambiguously from the right even when the node id does.
   return `${nodeId}\u0000${generationId}\u0000${hostname}\u0000${port}`;
+}
+
+/** Creates the frozen canonical id object, tagged with its info. */
+function canonicalId(
+  nodeId: string,
+  generationId: bigint,
+  hostname: string,
+  port: number,
+  info: Omit<IdInfo, "id">,
+): IdInfo {
+  const id = { nodeId, generationId, gossipAdvertiseAddr: Object.freeze({ hostname, port }) };
+  const full: IdInfo = { id, ...info };
+  Object.defineProperty(id, INFO, { value: full, enumerable: false });
+  Object.freeze(id);
+  return full;
 }
 
 /**
@@ -35,11 +57,12 @@ function keyOf(nodeId: string, generationId: bigint, hostname: string, port: num
  * @throws {RangeError} for an out-of-range generation or port, or a node id over 65,535 bytes.
  */
 export function idInfo(id: ChitchatId): IdInfo {
+  const tagged = (id as CanonicalId)[INFO];
+  if (tagged !== undefined) return tagged;
   const cached = infos.get(id);
   if (cached !== undefined) return cached;
   const info = buildInfo(id);
   infos.set(id, info);
-  infos.set(info.id, info);
   return info;
 }
 
@@ -84,18 +107,12 @@ function buildInfo(id: ChitchatId): IdInfo {
     );
   }
   const canonicalHost = ipBytes.length === 4 ? formatIpv4(ipBytes) : formatIpv6(ipBytes);
-  const canonical: ChitchatId = Object.freeze({
-    nodeId,
-    generationId,
-    gossipAdvertiseAddr: Object.freeze({ hostname: canonicalHost, port }),
-  });
-  return {
-    id: canonical,
+  return canonicalId(nodeId, generationId, canonicalHost, port, {
     key: keyOf(nodeId, generationId, canonicalHost, port),
     bytes: encodeId(nodeIdBytes, generationId, ipBytes, port),
     nodeIdBytes,
     ipBytes,
-  };
+  });
 }
 
 function encodeId(
@@ -120,9 +137,27 @@ function encodeId(
 
 // Decoded ids are looked up by the hash of their wire bytes: the same few
 // thousand ids arrive in every digest, and reusing their objects saves
-// decoding strings, bigints and keys each time.
-const CACHE_SLOTS = 16384;
-const decodeCache: (IdInfo | undefined)[] = new Array(CACHE_SLOTS);
+// decoding strings, bigints and keys each time. Bounded: cleared when full.
+const DECODE_CACHE_LIMIT = 65_536;
+const decodeCache = new Map<number, IdInfo | IdInfo[]>();
+
+function cachedInfo(hash: number, bytes: Uint8Array, start: number, end: number): IdInfo | undefined {
+  const slot = decodeCache.get(hash);
+  if (slot === undefined) return undefined;
+  if (!Array.isArray(slot)) return sameBytes(slot.bytes, bytes, start, end) ? slot : undefined;
+  for (const info of slot) {
+    if (sameBytes(info.bytes, bytes, start, end)) return info;
+  }
+  return undefined;
+}
+
+function remember(hash: number, info: IdInfo): void {
+  if (decodeCache.size >= DECODE_CACHE_LIMIT) decodeCache.clear();
+  const slot = decodeCache.get(hash);
+  if (slot === undefined) decodeCache.set(hash, info);
+  else if (Array.isArray(slot)) slot.push(info);
+  else decodeCache.set(hash, [slot, info]);
+}
 
 /** Reads a wire `ChitchatId`. */
 export function readChitchatId(reader: ByteReader): IdInfo {
@@ -143,9 +178,8 @@ export function readChitchatId(reader: ByteReader): IdInfo {
   }
   let hash = 0x811c9dc5;
   for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i], 0x01000193);
-  const slot = (hash >>> 0) & (CACHE_SLOTS - 1);
-  const cached = decodeCache[slot];
-  if (cached !== undefined && sameBytes(cached.bytes, bytes, start, end)) {
+  const cached = cachedInfo(hash, bytes, start, end);
+  if (cached !== undefined) {
     reader.pos = end;
     return cached;
   }
@@ -157,20 +191,13 @@ export function readChitchatId(reader: ByteReader): IdInfo {
   const port = bytes[reader.pos] | (bytes[reader.pos + 1] << 8);
   reader.pos += 2;
   const hostname = family === 4 ? formatIpv4(ipBytes) : formatIpv6(ipBytes);
-  const id: ChitchatId = Object.freeze({
-    nodeId,
-    generationId,
-    gossipAdvertiseAddr: Object.freeze({ hostname, port }),
-  });
-  const info: IdInfo = {
-    id,
+  const info = canonicalId(nodeId, generationId, hostname, port, {
     key: keyOf(nodeId, generationId, hostname, port),
     bytes: bytes.slice(start, end),
     nodeIdBytes: bytes.slice(start + 2, start + 2 + nodeIdLength),
     ipBytes,
-  };
-  infos.set(id, info);
-  decodeCache[slot] = info;
+  });
+  remember(hash, info);
   return info;
 }
 

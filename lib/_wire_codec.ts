@@ -14,13 +14,34 @@ export function writeDigest(writer: ByteWriter, digest: Digest): void {
   if (entries.length > 0xffff) {
     throw new RangeError(`Cannot encode digest: ${entries.length} entries exceed 65535`);
   }
-  writer.u16(entries.length);
-  for (const entry of entries) {
-    writer.bytes(idInfo(entry.chitchatId).bytes);
-    writer.u64(entry.heartbeat);
-    writer.u64(entry.lastGcVersion);
-    writer.u64(entry.maxVersion);
+  const size = digest.byteLength;
+  const buf = writer.reserveRaw(size);
+  let pos = writer.length;
+  buf[pos++] = entries.length & 0xff;
+  buf[pos++] = entries.length >>> 8;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    const idBytes = idInfo(entry.chitchatId).bytes;
+    for (let j = 0; j < idBytes.length; j++) buf[pos + j] = idBytes[j];
+    pos = writeU64(buf, pos + idBytes.length, entry.heartbeat);
+    pos = writeU64(buf, pos, entry.lastGcVersion);
+    pos = writeU64(buf, pos, entry.maxVersion);
   }
+  writer.advance(size);
+}
+
+function writeU64(buf: Uint8Array, pos: number, value: number): number {
+  const low = value % 0x1_0000_0000;
+  const high = (value - low) / 0x1_0000_0000;
+  buf[pos] = low & 0xff;
+  buf[pos + 1] = (low >>> 8) & 0xff;
+  buf[pos + 2] = (low >>> 16) & 0xff;
+  buf[pos + 3] = low >>> 24;
+  buf[pos + 4] = high & 0xff;
+  buf[pos + 5] = (high >>> 8) & 0xff;
+  buf[pos + 6] = (high >>> 16) & 0xff;
+  buf[pos + 7] = high >>> 24;
+  return pos + 8;
 }
 
 export function readDigest(reader: ByteReader): Digest {

@@ -1,0 +1,116 @@
+// Copyright the chitchat for Deno authors. MIT license.
+// Digest and delta computation on large clusters, one group per scenario:
+// `<scenario> N=<n> K=<k>`. Compare with the Rust reference's figures in
+// README.md. Setup (building clusters, encoding inputs) stays outside
+// b.start()/b.end().
+
+import { Digest, decodeMessage, encodeMessage } from "../mod.ts";
+import {
+  benchChitchat,
+  benchCluster,
+  halfDigest,
+  KEY_COUNTS,
+  MTU,
+  NODE_COUNTS,
+} from "./_cluster_fixture.ts";
+
+const only = Deno.env.get("CHITCHAT_BENCH_N");
+
+for (const nodes of NODE_COUNTS) {
+  if (only !== undefined && String(nodes) !== only) continue;
+  for (const keys of KEY_COUNTS) {
+    const shape = `N=${nodes} K=${keys}`;
+
+    Deno.bench({
+      name: "computeDigest",
+      group: `digest ${shape}`,
+      baseline: true,
+      fn(b) {
+        const state = benchCluster(nodes, keys);
+        b.start();
+        state.computeDigest();
+        b.end();
+      },
+    });
+
+    let synDigest: Digest | undefined;
+    Deno.bench({
+      name: "encodeMessage(syn)",
+      group: `syn/encode ${shape}`,
+      baseline: true,
+      fn(b) {
+        synDigest ??= benchCluster(nodes, keys).computeDigest();
+        b.start();
+        encodeMessage({ type: "syn", clusterId: "bench", digest: synDigest });
+        b.end();
+      },
+    });
+
+    for (
+      const [peer, digestOf] of [
+        ["empty", () => Digest.empty],
+        ["half", () => halfDigest(nodes, keys)],
+        ["uptodate", () => benchCluster(nodes, keys).computeDigest()],
+      ] as const
+    ) {
+      let digest: Digest | undefined;
+      Deno.bench({
+        name: `computeDelta(${peer})`,
+        group: `delta/${peer} ${shape}`,
+        baseline: true,
+        fn(b) {
+          const state = benchCluster(nodes, keys);
+          digest ??= digestOf();
+          b.start();
+          state.computeDelta(digest, MTU);
+          b.end();
+        },
+      });
+    }
+
+    for (
+      const [peer, digestOf] of [
+        ["empty", () => Digest.empty],
+        ["half", () => halfDigest(nodes, keys)],
+      ] as const
+    ) {
+      // The SYN-ACK as a node sends it: its full digest and the delta for
+      // the peer (the whole datagram budget, as the reference's bench).
+      let bytes: Uint8Array | undefined;
+      Deno.bench({
+        name: `decodeMessage(synAck ${peer})`,
+        group: `synack/decode/${peer} ${shape}`,
+        baseline: true,
+        fn(b) {
+          if (bytes === undefined) {
+            const state = benchCluster(nodes, keys);
+            bytes = encodeMessage({
+              type: "synAck",
+              digest: state.computeDigest(),
+              delta: state.computeDelta(digestOf(), MTU),
+            });
+          }
+          b.start();
+          decodeMessage(bytes);
+          b.end();
+        },
+      });
+    }
+
+    let chitchat: ReturnType<typeof benchChitchat> | undefined;
+    let syn: Uint8Array | undefined;
+    Deno.bench({
+      name: "decode SYN, process, encode SYN-ACK",
+      group: `handle-syn/empty ${shape}`,
+      baseline: true,
+      fn(b) {
+        chitchat ??= benchChitchat(nodes, keys);
+        syn ??= encodeMessage({ type: "syn", clusterId: "bench", digest: Digest.empty });
+        b.start();
+        const reply = chitchat.processMessage(decodeMessage(syn));
+        encodeMessage(reply!);
+        b.end();
+      },
+    });
+  }
+}
