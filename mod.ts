@@ -38,5 +38,7 @@ export * from "./lib/message.ts";
 export * from "./lib/message_codec.ts";
 export * from "./lib/node_state.ts";
 export * from "./lib/random.ts";
+export * from "./lib/scheduler.ts";
 export * from "./lib/socket_address.ts";
+export * from "./lib/transport.ts";
 export * from "./lib/versioned_value.ts";

@@ -3,7 +3,14 @@
 // Node n is `node-%05d`, generation 1, 127.0.0.1:(10000+n), heartbeat n+1,
 // keys `key-%03d` = `value-%05d-%03d` set in order (versions 1..K).
 
-import { Chitchat, type ChitchatId, ClusterState, Digest, type DigestEntry, seededRandom } from "../mod.ts";
+import {
+  Chitchat,
+  type ChitchatId,
+  ClusterState,
+  Digest,
+  type DigestEntry,
+  seededRandom,
+} from "../mod.ts";
 
 export const MTU = 65_507;
 
@@ -43,7 +50,9 @@ export function benchCluster(nodes: number, keys: number): ClusterState {
 
 /** A node of the same shape, as a state machine: node 0 is itself. */
 export function benchChitchat(nodes: number, keys: number): Chitchat {
-  const chitchat = new Chitchat({ chitchatId: benchId(0), clusterId: "bench" }, { random: seededRandom(2) });
+  const chitchat = new Chitchat({ chitchatId: benchId(0), clusterId: "bench" }, {
+    random: seededRandom(2),
+  });
   const self = chitchat.selfNodeState();
   for (let k = 0; k < keys; k++) {
     const keyLabel = String(k).padStart(3, "0");
@@ -57,7 +66,12 @@ export function benchChitchat(nodes: number, keys: number): Chitchat {
 export function halfDigest(nodes: number, keys: number): Digest {
   const entries: DigestEntry[] = [];
   for (let n = 0; n < nodes; n++) {
-    entries.push({ chitchatId: benchId(n), heartbeat: n + 1, lastGcVersion: 0, maxVersion: keys / 2 });
+    entries.push({
+      chitchatId: benchId(n),
+      heartbeat: n + 1,
+      lastGcVersion: 0,
+      maxVersion: keys / 2,
+    });
   }
   return new Digest(entries);
 }

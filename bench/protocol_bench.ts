@@ -4,7 +4,7 @@
 // README.md. Setup (building clusters, encoding inputs) stays outside
 // b.start()/b.end().
 
-import { Digest, decodeMessage, encodeMessage } from "../mod.ts";
+import { decodeMessage, Digest, encodeMessage } from "../mod.ts";
 import {
   benchChitchat,
   benchCluster,

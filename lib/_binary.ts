@@ -115,7 +115,9 @@ export class ByteWriter {
   string(s: string, what = "string"): void {
     const length = utf8ByteLength(s);
     if (length > MAX_WIRE_STRING_BYTES) {
-      throw new RangeError(`Cannot encode ${what}: length ${length} exceeds ${MAX_WIRE_STRING_BYTES} bytes`);
+      throw new RangeError(
+        `Cannot encode ${what}: length ${length} exceeds ${MAX_WIRE_STRING_BYTES} bytes`,
+      );
     }
     this.#reserve(2 + length);
     const buf = this.#buf;
@@ -284,7 +286,9 @@ function decodeUtf8(
   for (let i = from; i < end; i++) {
     if (bytes[i] > 0x7f) return decodeNonAscii(bytes, from, end, what);
   }
-  return length > 256 ? latin1Decoder.decode(bytes.subarray(from, end)) : asciiString(bytes, from, length);
+  return length > 256
+    ? latin1Decoder.decode(bytes.subarray(from, end))
+    : asciiString(bytes, from, length);
 }
 
 function sameAscii(s: string, bytes: Uint8Array, from: number): boolean {

@@ -141,7 +141,12 @@ function encodeId(
 const DECODE_CACHE_LIMIT = 65_536;
 const decodeCache = new Map<number, IdInfo | IdInfo[]>();
 
-function cachedInfo(hash: number, bytes: Uint8Array, start: number, end: number): IdInfo | undefined {
+function cachedInfo(
+  hash: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): IdInfo | undefined {
   const slot = decodeCache.get(hash);
   if (slot === undefined) return undefined;
   if (!Array.isArray(slot)) return sameBytes(slot.bytes, bytes, start, end) ? slot : undefined;

@@ -168,6 +168,7 @@ export class Chitchat {
     this.#clusterIdBytes = utf8ByteLength(this.#config.clusterId);
     this.#self._incrementHeartbeat();
     for (const [key, value] of this.#config.initialKeyValues) this.#self.set(key, value);
+    this.#previousLive = new Map([[this.#selfKey, this.#self.maxVersion]]);
     this.#liveSnapshot = this.#computeLiveSnapshot();
   }
 

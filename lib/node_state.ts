@@ -8,12 +8,13 @@
 import { MAX_WIRE_STRING_BYTES, utf8ByteLength } from "./_binary.ts";
 import { type IdInfo, idInfo } from "./_chitchat_id_info.ts";
 import { KeyValueArena } from "./_key_value_arena.ts";
+import { KeyValueEntry } from "./_key_value_entry.ts";
 import { compareUtf8 } from "./_utf8_order.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { KeyChangeListeners } from "./key_change_event.ts";
 import type { NodeDelta } from "./delta.ts";
-import type { DeletionStatus, KeyValueMutation, VersionedValue } from "./versioned_value.ts";
+import type { VersionedValue } from "./versioned_value.ts";
 
 /** Largest datagram payload chitchat sends (the largest UDP payload over IPv4). */
 export const MAX_DATAGRAM_BYTES = 65_507;
@@ -32,20 +33,6 @@ export interface NodeStateOptions {
    * @default {a private registry}
    */
   readonly listeners?: KeyChangeListeners;
-}
-
-/** One stored key-value; immutable once created, so deltas may share it. */
-export class KeyValueEntry implements VersionedValue, KeyValueMutation {
-  /** Set when a newer write of the key (or a GC) removed this entry. */
-  superseded = false;
-
-  constructor(
-    readonly key: string,
-    readonly value: string,
-    readonly version: number,
-    readonly status: DeletionStatus,
-    readonly deletionScheduledAtMs: number,
-  ) {}
 }
 
 /** How a node delta relates to our copy of the node. */

@@ -18,8 +18,8 @@
  * import type { DeletionStatus } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const status: DeletionStatus = "deleteAfterTtl";
- * assert(status !== "deleted");
+ * const isVisible = (status: DeletionStatus): boolean => status !== "deleted";
+ * assert(isVisible("deleteAfterTtl") && !isVisible("deleted"));
  * ```
  */
 export type DeletionStatus = "set" | "deleted" | "deleteAfterTtl";
