@@ -128,7 +128,8 @@ export class Chitchat {
   readonly #self: NodeState;
   readonly #selfKey: string;
   readonly #clusterIdBytes: number;
-  #previousLive = new Map<string, number>();
+  #previousLive: readonly NodeState[] = [];
+  #previousVersions: readonly number[] = [];
   #liveSnapshot: readonly NodeState[] = [];
   #liveWatchers: ((nodes: readonly NodeState[]) => void)[] = [];
   readonly #metrics: MutableMetrics = {
@@ -168,7 +169,8 @@ export class Chitchat {
     this.#clusterIdBytes = utf8ByteLength(this.#config.clusterId);
     this.#self._incrementHeartbeat();
     for (const [key, value] of this.#config.initialKeyValues) this.#self.set(key, value);
-    this.#previousLive = new Map([[this.#selfKey, this.#self.maxVersion]]);
+    this.#previousLive = [this.#self];
+    this.#previousVersions = [this.#self.maxVersion];
     this.#liveSnapshot = this.#computeLiveSnapshot();
   }
 
@@ -391,16 +393,20 @@ export class Chitchat {
    * and removes nodes dead for the whole grace period.
    */
   updateNodesLiveness(): void {
+    // One pass in id order; the live set is compared with the previous one
+    // element by element, without building maps every round.
+    const live: NodeState[] = [];
+    const versions: number[] = [];
     for (const state of this.#clusterState.nodeStates()) {
-      if (state !== this.#self) this.#failureDetector.updateNodeLiveness(state.chitchatId);
+      if (state !== this.#self && !this.#failureDetector.updateNodeLiveness(state.chitchatId)) {
+        continue;
+      }
+      live.push(state);
+      versions.push(state.maxVersion);
     }
-    const current = new Map<string, number>([[this.#selfKey, this.#self.maxVersion]]);
-    for (const id of this.#failureDetector.liveNodes()) {
-      const state = this.#clusterState.nodeState(id);
-      if (state !== undefined) current.set(state._idInfo.key, state.maxVersion);
-    }
-    if (!sameVersions(current, this.#previousLive)) {
-      this.#previousLive = current;
+    if (!sameLiveSet(live, versions, this.#previousLive, this.#previousVersions)) {
+      this.#previousLive = live;
+      this.#previousVersions = versions;
       this.#liveSnapshot = this.#computeLiveSnapshot();
       const snapshot = this.#liveSnapshot;
       for (const watcher of this.#liveWatchers) {
@@ -433,29 +439,27 @@ export class Chitchat {
   }
 
   #computeLiveSnapshot(): readonly NodeState[] {
-    const nodes: NodeState[] = [];
-    if (this.#isLiveForUser(this.#self)) nodes.push(this.#self);
-    for (const id of this.#failureDetector.liveNodes()) {
-      const state = this.#clusterState.nodeState(id);
-      if (state !== undefined && this.#isLiveForUser(state)) nodes.push(state);
-    }
-    return Object.freeze(nodes);
+    return Object.freeze(this.#liveStates().filter((state) => this.#isLiveForUser(state)));
+  }
+
+  /** This node and the nodes the failure detector considers live, in id order. */
+  #liveStates(): NodeState[] {
+    return this.#clusterState.nodeStates().filter((state) =>
+      state === this.#self || this.#failureDetector.isLive(state.chitchatId)
+    );
   }
 
   /**
-   * The live nodes: this node first, then the nodes the failure detector
-   * considers live, each kept only if `extraLivenessPredicate` accepts it.
+   * The live nodes, in id order: this node and the nodes the failure
+   * detector considers live, each kept only if `extraLivenessPredicate`
+   * accepts it.
    *
    * @returns The ids.
    */
   liveNodes(): ChitchatId[] {
-    const out: ChitchatId[] = [];
-    if (this.#isLiveForUser(this.#self)) out.push(this.#self.chitchatId);
-    for (const id of this.#failureDetector.liveNodes()) {
-      const state = this.#clusterState.nodeState(id);
-      if (state !== undefined && this.#isLiveForUser(state)) out.push(id);
-    }
-    return out;
+    return this.#liveStates()
+      .filter((state) => this.#isLiveForUser(state))
+      .map((state) => state.chitchatId);
   }
 
   /**
@@ -558,10 +562,15 @@ export class Chitchat {
   }
 }
 
-function sameVersions(a: Map<string, number>, b: Map<string, number>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [key, version] of a) {
-    if (b.get(key) !== version) return false;
+function sameLiveSet(
+  live: readonly NodeState[],
+  versions: readonly number[],
+  previousLive: readonly NodeState[],
+  previousVersions: readonly number[],
+): boolean {
+  if (live.length !== previousLive.length) return false;
+  for (let i = 0; i < live.length; i++) {
+    if (live[i] !== previousLive[i] || versions[i] !== previousVersions[i]) return false;
   }
   return true;
 }

@@ -231,20 +231,19 @@ export class ClusterState {
   computeDigest(excluded: Iterable<ChitchatId> = []): Digest {
     const skip = keySet(excluded);
     const sorted: DigestEntry[] = [];
-    const byKey = new Map<string, DigestEntry>();
+    const keys: string[] = [];
     for (const state of this.#sorted) {
       const key = state._idInfo.key;
       if (skip !== undefined && skip.has(key)) continue;
-      const entry: DigestEntry = {
+      sorted.push({
         chitchatId: state.chitchatId,
         heartbeat: state.heartbeat,
         lastGcVersion: state.lastGcVersion,
         maxVersion: state.maxVersion,
-      };
-      sorted.push(entry);
-      byKey.set(key, entry);
+      });
+      keys.push(key);
     }
-    return Digest._fromMap(byKey, sorted);
+    return Digest._fromSorted(sorted, keys);
   }
 
   /**

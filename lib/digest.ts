@@ -76,8 +76,12 @@ export class Digest {
   /** A digest with no entry. */
   static readonly empty: Digest = new Digest([]);
 
-  #byKey: Map<string, DigestEntry>;
+  // Either the map (built from entries or by the decoder) or the sorted
+  // entries with their keys (our own digests) come first; the other view is
+  // derived on demand: a digest we send is usually never looked up.
+  #byKey: Map<string, DigestEntry> | undefined;
   #sorted: readonly DigestEntry[] | undefined;
+  #sortedKeys: readonly string[] | undefined;
   #byteLength = -1;
 
   /**
@@ -87,26 +91,46 @@ export class Digest {
    * @throws {TypeError} or {RangeError} if an id is invalid.
    */
   constructor(entries: Iterable<DigestEntry>) {
-    this.#byKey = new Map();
+    const byKey = new Map<string, DigestEntry>();
     for (const entry of entries) {
       const info = idInfo(entry.chitchatId);
       const canonical = info.id === entry.chitchatId ? entry : { ...entry, chitchatId: info.id };
-      this.#byKey.delete(info.key);
-      this.#byKey.set(info.key, canonical);
+      byKey.delete(info.key);
+      byKey.set(info.key, canonical);
     }
+    this.#byKey = byKey;
   }
 
-  /** @ignore Wraps a map of entries keyed by id key; `sorted` if already in id order. */
-  static _fromMap(byKey: Map<string, DigestEntry>, sorted?: readonly DigestEntry[]): Digest {
+  /** @ignore Wraps a map of entries keyed by id key (the decoder's output). */
+  static _fromMap(byKey: Map<string, DigestEntry>): Digest {
     const digest = new Digest([]);
     digest.#byKey = byKey;
-    digest.#sorted = sorted;
     return digest;
+  }
+
+  /** @ignore Wraps entries already in id order, with their id keys. */
+  static _fromSorted(sorted: readonly DigestEntry[], keys: readonly string[]): Digest {
+    const digest = new Digest([]);
+    digest.#byKey = undefined;
+    digest.#sorted = sorted;
+    digest.#sortedKeys = keys;
+    return digest;
+  }
+
+  #map(): Map<string, DigestEntry> {
+    if (this.#byKey === undefined) {
+      const byKey = new Map<string, DigestEntry>();
+      const sorted = this.#sorted!;
+      const keys = this.#sortedKeys!;
+      for (let i = 0; i < sorted.length; i++) byKey.set(keys[i], sorted[i]);
+      this.#byKey = byKey;
+    }
+    return this.#byKey;
   }
 
   /** Number of nodes. */
   get size(): number {
-    return this.#byKey.size;
+    return this.#sorted?.length ?? this.#byKey!.size;
   }
 
   /**
@@ -116,17 +140,23 @@ export class Digest {
    * @returns Its line, or `undefined` if the digest does not list it.
    */
   get(chitchatId: ChitchatId): DigestEntry | undefined {
-    return this.#byKey.get(idKey(chitchatId));
+    return this.#map().get(idKey(chitchatId));
   }
 
   /** @ignore The lines with their internal id keys, in no particular order. */
-  _keyedEntries(): IterableIterator<[string, DigestEntry]> {
-    return this.#byKey.entries();
+  *_keyedEntries(): IterableIterator<[string, DigestEntry]> {
+    if (this.#byKey === undefined) {
+      const sorted = this.#sorted!;
+      const keys = this.#sortedKeys!;
+      for (let i = 0; i < sorted.length; i++) yield [keys[i], sorted[i]];
+      return;
+    }
+    yield* this.#byKey.entries();
   }
 
   /** @ignore Lookup by internal id key. */
   _getByKey(key: string): DigestEntry | undefined {
-    return this.#byKey.get(key);
+    return this.#map().get(key);
   }
 
   /**
@@ -136,7 +166,7 @@ export class Digest {
    */
   entries(): readonly DigestEntry[] {
     if (this.#sorted === undefined) {
-      this.#sorted = [...this.#byKey.values()].sort((a, b) =>
+      this.#sorted = [...this.#byKey!.values()].sort((a, b) =>
         compareIdInfos(idInfo(a.chitchatId), idInfo(b.chitchatId))
       );
     }
@@ -152,7 +182,7 @@ export class Digest {
   get byteLength(): number {
     if (this.#byteLength < 0) {
       let length = 2;
-      for (const entry of this.#byKey.values()) {
+      for (const entry of this.#sorted ?? this.#byKey!.values()) {
         length += idInfo(entry.chitchatId).bytes.length + 24;
       }
       this.#byteLength = length;

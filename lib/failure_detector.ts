@@ -216,21 +216,25 @@ export class FailureDetector {
    * back starts afresh).
    *
    * @param chitchatId The node.
+   * @returns Whether the node is live.
    */
-  updateNodeLiveness(chitchatId: ChitchatId): void {
+  updateNodeLiveness(chitchatId: ChitchatId): boolean {
     const info = idInfo(chitchatId);
     const window = this.#windows.get(info.key);
     const phi = window?.phi(this.#clock.now(), this.#config.initialIntervalMs);
     if (phi !== undefined && phi <= this.#config.phiThreshold) {
-      if (!this.#live.has(info.key)) this.#live.set(info.key, info.id);
-      this.#dead.delete(info.key);
-      return;
+      if (!this.#live.has(info.key)) {
+        this.#live.set(info.key, info.id);
+        this.#dead.delete(info.key);
+      }
+      return true;
     }
     this.#live.delete(info.key);
     if (!this.#dead.has(info.key)) {
       this.#dead.set(info.key, { id: info.id, sinceMs: this.#clock.now() });
     }
     window?.clear();
+    return false;
   }
 
   /**
