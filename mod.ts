@@ -23,8 +23,10 @@
  * @module
  */
 
+export * from "./lib/channel_transport.ts";
 export * from "./lib/chitchat.ts";
 export * from "./lib/chitchat_config.ts";
+export * from "./lib/chitchat_handle.ts";
 export * from "./lib/chitchat_id.ts";
 export * from "./lib/clock.ts";
 export * from "./lib/cluster_state.ts";
@@ -32,6 +34,7 @@ export * from "./lib/decode_error.ts";
 export * from "./lib/delta.ts";
 export * from "./lib/digest.ts";
 export * from "./lib/failure_detector.ts";
+export * from "./lib/http_api.ts";
 export * from "./lib/key_change_event.ts";
 export * from "./lib/logger.ts";
 export * from "./lib/message.ts";
@@ -39,6 +42,9 @@ export * from "./lib/message_codec.ts";
 export * from "./lib/node_state.ts";
 export * from "./lib/random.ts";
 export * from "./lib/scheduler.ts";
+export * from "./lib/seed_resolver.ts";
 export * from "./lib/socket_address.ts";
+export * from "./lib/spawn_chitchat.ts";
 export * from "./lib/transport.ts";
+export * from "./lib/udp_transport.ts";
 export * from "./lib/versioned_value.ts";

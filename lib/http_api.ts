@@ -121,7 +121,7 @@ export interface ClusterStateJson {
   readonly clusterId: string;
   /** This node. */
   readonly self: ChitchatIdJson;
-  /** The live nodes, this node first (as `Chitchat.liveNodes()` lists them). */
+  /** The live nodes, this node included, in id order (as `Chitchat.liveNodes()` lists them). */
   readonly liveNodes: readonly ChitchatIdJson[];
   /** The nodes considered dead and not yet collected, in id order. */
   readonly deadNodes: readonly ChitchatIdJson[];
