@@ -22,6 +22,12 @@ export class KeyValueArena {
   offsets: number[] = [0];
   count = 0;
 
+  /** Forgets every entry (the buffer is kept for reuse). */
+  reset(): void {
+    this.count = 0;
+    this.offsets.length = 1;
+  }
+
   /** Encodes the entries not encoded yet (the arena only ever grows at the tail). */
   sync(entries: readonly EncodableKeyValue[]): void {
     for (let i = this.count; i < entries.length; i++) this.push(entries[i]);

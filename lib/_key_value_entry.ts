@@ -3,11 +3,11 @@
 
 import type { DeletionStatus, KeyValueMutation, VersionedValue } from "./versioned_value.ts";
 
-/** One stored key-value; immutable once created, so deltas may share it. */
+/**
+ * One stored key-value. Immutable, so deltas carry entries as they are and
+ * replicas in the same process (a simulation) share the `"set"` ones.
+ */
 export class KeyValueEntry implements VersionedValue, KeyValueMutation {
-  /** Set when a newer write of the key (or a GC) removed this entry. */
-  superseded = false;
-
   constructor(
     readonly key: string,
     readonly value: string,

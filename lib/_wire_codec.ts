@@ -3,29 +3,30 @@
 
 import { ByteReader, type ByteWriter } from "./_binary.ts";
 import { readBlockStream } from "./_block_stream.ts";
-import { idInfo, readChitchatId } from "./_chitchat_id_info.ts";
+import { compareIdInfos, type IdInfo, idInfo, readChitchatId } from "./_chitchat_id_info.ts";
+import type { ChitchatId } from "./chitchat_id.ts";
 import { DecodeError } from "./decode_error.ts";
 import { Delta, type NodeDelta } from "./delta.ts";
 import { Digest, type DigestEntry } from "./digest.ts";
 import { DELETION_STATUS_CODES, type KeyValueMutation } from "./versioned_value.ts";
 
 export function writeDigest(writer: ByteWriter, digest: Digest): void {
-  const entries = digest.entries();
-  if (entries.length > 0xffff) {
-    throw new RangeError(`Cannot encode digest: ${entries.length} entries exceed 65535`);
+  const ids = digest._ids;
+  const numbers = digest._numbers;
+  if (ids.length > 0xffff) {
+    throw new RangeError(`Cannot encode digest: ${ids.length} entries exceed 65535`);
   }
   const size = digest.byteLength;
   const buf = writer.reserveRaw(size);
   let pos = writer.length;
-  buf[pos++] = entries.length & 0xff;
-  buf[pos++] = entries.length >>> 8;
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i];
-    const idBytes = idInfo(entry.chitchatId).bytes;
+  buf[pos++] = ids.length & 0xff;
+  buf[pos++] = ids.length >>> 8;
+  for (const i of digest._idOrder()) {
+    const idBytes = idInfo(ids[i]).bytes;
     for (let j = 0; j < idBytes.length; j++) buf[pos + j] = idBytes[j];
-    pos = writeU64(buf, pos + idBytes.length, entry.heartbeat);
-    pos = writeU64(buf, pos, entry.lastGcVersion);
-    pos = writeU64(buf, pos, entry.maxVersion);
+    pos = writeU64(buf, pos + idBytes.length, numbers[3 * i]);
+    pos = writeU64(buf, pos, numbers[3 * i + 1]);
+    pos = writeU64(buf, pos, numbers[3 * i + 2]);
   }
   writer.advance(size);
 }
@@ -46,15 +47,34 @@ function writeU64(buf: Uint8Array, pos: number, value: number): number {
 
 export function readDigest(reader: ByteReader): Digest {
   const count = reader.u16("digest length");
-  const byKey = new Map<string, DigestEntry>();
+  const ids: ChitchatId[] = [];
+  const keys: string[] = [];
+  const numbers: number[] = [];
+  const start = reader.pos;
+  let sorted = true;
+  let previous: IdInfo | undefined;
   for (let i = 0; i < count; i++) {
     const info = readChitchatId(reader);
-    const heartbeat = reader.safeU64("heartbeat");
-    const lastGcVersion = reader.safeU64("last GC version");
-    const maxVersion = reader.safeU64("max version");
-    byKey.set(info.key, { chitchatId: info.id, heartbeat, lastGcVersion, maxVersion });
+    // Reference writers emit id order; anything else (including a repeated
+    // id, which the reference accepts: the last one wins) takes the slow path.
+    if (previous !== undefined && sorted && compareIdInfos(previous, info) >= 0) sorted = false;
+    previous = info;
+    ids.push(info.id);
+    keys.push(info.key);
+    numbers.push(
+      reader.safeU64("heartbeat"),
+      reader.safeU64("last GC version"),
+      reader.safeU64("max version"),
+    );
   }
-  return Digest._fromMap(byKey);
+  if (sorted) return Digest._fromArrays(ids, keys, numbers, true, 2 + reader.pos - start);
+  const lines: DigestEntry[] = ids.map((chitchatId, i) => ({
+    chitchatId,
+    heartbeat: numbers[3 * i],
+    lastGcVersion: numbers[3 * i + 1],
+    maxVersion: numbers[3 * i + 2],
+  }));
+  return new Digest(lines);
 }
 
 interface MutableNodeDelta {

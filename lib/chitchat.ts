@@ -19,6 +19,7 @@ import { ClusterState } from "./cluster_state.ts";
 import type { Delta } from "./delta.ts";
 import { Digest, type DigestEntry } from "./digest.ts";
 import { FailureDetector } from "./failure_detector.ts";
+import type { LivenessRecord } from "./_liveness_record.ts";
 import type {
   KeyChangeEvent,
   KeyChangeSubscription,
@@ -365,19 +366,37 @@ export class Chitchat {
   }
 
   #reportHeartbeats(digest: Digest): void {
-    for (const [key, entry] of digest._keyedEntries()) {
-      if (key === this.#selfKey) continue;
-      let state = this.#clusterState._nodeStateByKey(key);
-      if (state === undefined) {
-        const lastHeartbeat = this.#clusterState.lastHeartbeatIfDeleted(entry.chitchatId);
-        // A node we collected comes back only with a newer heartbeat.
-        if (lastHeartbeat !== undefined && lastHeartbeat >= entry.heartbeat) continue;
-        state = this.#clusterState.nodeStateOrInit(entry.chitchatId);
-      }
-      if (state._observeHeartbeat(entry.heartbeat)) {
-        this.#failureDetector.reportHeartbeat(state.chitchatId);
-      }
+    this.#reporting = digest;
+    this.#clusterState._forEachDigestLine(digest, this.#reportHeartbeat);
+    this.#reporting = undefined;
+  }
+
+  #reporting: Digest | undefined;
+
+  #reportHeartbeat = (state: NodeState | undefined, line: number, key: string): void => {
+    if (key === this.#selfKey) return;
+    const digest = this.#reporting!;
+    const heartbeat = digest._numbers[3 * line];
+    if (state === undefined) {
+      const id = digest._ids[line];
+      const lastHeartbeat = this.#clusterState.lastHeartbeatIfDeleted(id);
+      // A node we collected comes back only with a newer heartbeat.
+      if (lastHeartbeat !== undefined && lastHeartbeat >= heartbeat) return;
+      state = this.#clusterState.nodeStateOrInit(id);
     }
+    if (state._observeHeartbeat(heartbeat)) {
+      this.#failureDetector._reportRecord(this.#livenessOf(state));
+    }
+  };
+
+  /** The detector's record of a node, cached on its state: rounds visit every node. */
+  #livenessOf(state: NodeState): LivenessRecord {
+    let record = state._liveness;
+    if (record === undefined || record.dropped) {
+      record = this.#failureDetector._record(state.chitchatId);
+      state._liveness = record;
+    }
+    return record;
   }
 
   /**
@@ -398,7 +417,7 @@ export class Chitchat {
     const live: NodeState[] = [];
     const versions: number[] = [];
     for (const state of this.#clusterState.nodeStates()) {
-      if (state !== this.#self && !this.#failureDetector.updateNodeLiveness(state.chitchatId)) {
+      if (state !== this.#self && !this.#failureDetector._updateRecord(this.#livenessOf(state))) {
         continue;
       }
       live.push(state);
@@ -445,7 +464,7 @@ export class Chitchat {
   /** This node and the nodes the failure detector considers live, in id order. */
   #liveStates(): NodeState[] {
     return this.#clusterState.nodeStates().filter((state) =>
-      state === this.#self || this.#failureDetector.isLive(state.chitchatId)
+      state === this.#self || (state._liveness?.live ?? this.#failureDetector.isLive(state.chitchatId))
     );
   }
 

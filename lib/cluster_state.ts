@@ -8,11 +8,12 @@
 
 import { compareIdInfos, idInfo, idKey } from "./_chitchat_id_info.ts";
 import { DeltaWriter } from "./_delta_writer.ts";
+import { KeyValueArena } from "./_key_value_arena.ts";
 import { shuffleRange } from "./_shuffle.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { Delta, type NodeDelta } from "./delta.ts";
-import { Digest, type DigestEntry } from "./digest.ts";
+import { Digest } from "./digest.ts";
 import { KeyChangeListeners } from "./key_change_event.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import { NodeState } from "./node_state.ts";
@@ -75,6 +76,9 @@ export interface ApplyDeltaResult {
   readonly unknown: number;
 }
 
+/** Encodes the key-values of small nodes for one delta at a time. */
+const scratchArena = new KeyValueArena();
+
 interface StaleNode {
   readonly state: NodeState;
   readonly fromVersionExcluded: number;
@@ -117,6 +121,10 @@ export class ClusterState {
   readonly #logger: Logger;
   readonly #nodes = new Map<string, NodeState>();
   #sorted: NodeState[] = [];
+  // The ids and keys of #sorted, for digests (rebuilt when membership changes).
+  #digestIds: readonly ChitchatId[] | undefined;
+  #digestKeys: readonly string[] | undefined;
+  #digestIdBytes = 0;
   readonly #garbageCollected = new Map<string, number>();
 
   /**
@@ -151,9 +159,49 @@ export class ClusterState {
     return this.#nodes.get(idKey(chitchatId));
   }
 
+  /** Id keys of #sorted (and ids, and their encoded size), rebuilt when the membership changes. */
+  #sortedKeys(): readonly string[] {
+    if (this.#digestKeys === undefined) {
+      const sorted = this.#sorted;
+      this.#digestIds = sorted.map((state) => state.chitchatId);
+      this.#digestKeys = sorted.map((state) => state._idInfo.key);
+      this.#digestIdBytes = sorted.reduce((n, state) => n + state._idInfo.bytes.length + 24, 0);
+    }
+    return this.#digestKeys;
+  }
+
   /** @ignore Lookup by internal id key. */
   _nodeStateByKey(key: string): NodeState | undefined {
     return this.#nodes.get(key);
+  }
+
+  /**
+   * @ignore Calls `visit` with our state (if any) for every line of a
+   * digest. Lines usually come in our id order, so the walk follows our
+   * sorted states and looks up only on a mismatch.
+   */
+  _forEachDigestLine(
+    digest: Digest,
+    visit: (state: NodeState | undefined, index: number, key: string) => void,
+  ): void {
+    const keys = digest._keys;
+    const sorted = this.#sorted;
+    const ours = this.#sortedKeys();
+    let next = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      let state: NodeState | undefined;
+      if (ours[next] === key) {
+        state = sorted[next++];
+      } else if (ours[next + 1] === key) {
+        // We know one node the peer does not list: step over it.
+        state = sorted[next + 1];
+        next += 2;
+      } else {
+        state = this.#nodes.get(key);
+      }
+      visit(state, i, key);
+    }
   }
 
   /**
@@ -188,7 +236,10 @@ export class ClusterState {
       if (compareIdInfos(sorted[mid]._idInfo, info) < 0) low = mid + 1;
       else high = mid;
     }
-    sorted.splice(low, 0, state);
+    // Copy on write: walks over #sorted (digest lines, deltas) keep a
+    // consistent snapshot even when they add nodes.
+    this.#sorted = [...sorted.slice(0, low), state, ...sorted.slice(low)];
+    this.#digestKeys = undefined;
     return state;
   }
 
@@ -204,7 +255,8 @@ export class ClusterState {
     if (state === undefined) return;
     this.#nodes.delete(key);
     const index = this.#sorted.indexOf(state);
-    if (index !== -1) this.#sorted.splice(index, 1);
+    if (index !== -1) this.#sorted = this.#sorted.filter((_, i) => i !== index);
+    this.#digestKeys = undefined;
     this.#garbageCollected.delete(key);
     this.#garbageCollected.set(key, state.heartbeat);
     if (this.#garbageCollected.size > GARBAGE_COLLECTED_NODE_HISTORY_SIZE) {
@@ -230,20 +282,32 @@ export class ClusterState {
    */
   computeDigest(excluded: Iterable<ChitchatId> = []): Digest {
     const skip = keySet(excluded);
-    const sorted: DigestEntry[] = [];
-    const keys: string[] = [];
-    for (const state of this.#sorted) {
-      const key = state._idInfo.key;
-      if (skip !== undefined && skip.has(key)) continue;
-      sorted.push({
-        chitchatId: state.chitchatId,
-        heartbeat: state.heartbeat,
-        lastGcVersion: state.lastGcVersion,
-        maxVersion: state.maxVersion,
-      });
-      keys.push(key);
+    const sorted = this.#sorted;
+    let ids: readonly ChitchatId[];
+    let keys: readonly string[];
+    const numbers: number[] = [];
+    let byteLength = 2;
+    if (skip === undefined) {
+      // Reuse the id and key arrays until the membership changes.
+      keys = this.#sortedKeys();
+      ids = this.#digestIds!;
+      byteLength += this.#digestIdBytes;
+      for (const state of sorted) numbers.push(state.heartbeat, state.lastGcVersion, state.maxVersion);
+    } else {
+      const someIds: ChitchatId[] = [];
+      const someKeys: string[] = [];
+      for (const state of sorted) {
+        const info = state._idInfo;
+        if (skip.has(info.key)) continue;
+        someIds.push(state.chitchatId);
+        someKeys.push(info.key);
+        numbers.push(state.heartbeat, state.lastGcVersion, state.maxVersion);
+        byteLength += info.bytes.length + 24;
+      }
+      ids = someIds;
+      keys = someKeys;
     }
-    return Digest._fromSorted(sorted, keys);
+    return Digest._fromArrays(ids, keys, numbers, true, byteLength);
   }
 
   /**
@@ -261,13 +325,26 @@ export class ClusterState {
   computeDelta(peerDigest: Digest, mtu: number, excluded: Iterable<ChitchatId> = []): Delta {
     const skip = keySet(excluded);
     const stale: StaleNode[] = [];
-    for (const state of this.#sorted) {
-      const key = state._idInfo.key;
+    // Both sides are usually in id order with the same nodes: walk the
+    // peer's lines alongside ours and fall back to a lookup on a mismatch.
+    const peerKeys = peerDigest._keys;
+    const peerNumbers = peerDigest._numbers;
+    const ours = this.#sortedKeys();
+    const sorted = this.#sorted;
+    let next = 0;
+    for (let i = 0; i < sorted.length; i++) {
+      const state = sorted[i];
+      const key = ours[i];
+      let line: number;
+      if (peerKeys[next] === key) {
+        line = next++;
+      } else {
+        line = peerDigest._indexOfKey(key);
+      }
       if (skip !== undefined && skip.has(key)) continue;
-      const peer = peerDigest._getByKey(key);
-      const peerMax = peer === undefined ? 0 : peer.maxVersion;
+      const peerMax = line === -1 ? 0 : peerNumbers[3 * line + 2];
       if (state.maxVersion <= peerMax) continue;
-      const peerLastGc = peer === undefined ? 0 : peer.lastGcVersion;
+      const peerLastGc = line === -1 ? 0 : peerNumbers[3 * line + 1];
       const reset = peerLastGc < state.lastGcVersion && peerMax < state.lastGcVersion;
       const fromVersionExcluded = reset ? 0 : peerMax;
       const unknown = fromVersionExcluded === 0;
@@ -291,13 +368,23 @@ export class ClusterState {
     const nodeDeltas: NodeDelta[] = [];
     for (const { state, fromVersionExcluded } of stale) {
       if (!writer.tryAddNode(state._idInfo.bytes, state.lastGcVersion, fromVersionExcluded)) break;
-      const { entries, from, arena } = state._staleEntries(fromVersionExcluded);
+      const stale = state._staleEntries(fromVersionExcluded);
+      const { entries, from } = stale;
+      let arena = stale.arena;
+      let base = 0;
+      if (arena === undefined) {
+        // A small node: encode its stale entries now, in the shared scratch arena.
+        arena = scratchArena;
+        arena.reset();
+        for (let i = from; i < entries.length; i++) arena.push(entries[i]);
+        base = from;
+      }
       const offsets = arena.offsets;
       let end = from;
       let full = false;
       for (; end < entries.length; end++) {
-        const start = offsets[end];
-        const stop = offsets[end + 1];
+        const start = offsets[end - base];
+        const stop = offsets[end - base + 1];
         if (!writer.fits(stop - start)) {
           full = true;
           break;

@@ -76,12 +76,19 @@ export class Digest {
   /** A digest with no entry. */
   static readonly empty: Digest = new Digest([]);
 
-  // Either the map (built from entries or by the decoder) or the sorted
-  // entries with their keys (our own digests) come first; the other view is
-  // derived on demand: a digest we send is usually never looked up.
-  #byKey: Map<string, DigestEntry> | undefined;
+  // Struct of arrays, in the lines' natural order (id order for digests we
+  // compute, wire order for decoded ones): ids, their keys, and three
+  // numbers per line. Thousands of digests a second cross a simulated
+  // cluster; line objects, the lookup map and the id-ordered view are only
+  // built when asked for.
+  #ids: readonly ChitchatId[];
+  #keys: readonly string[];
+  /** heartbeat, lastGcVersion, maxVersion of line i at 3i, 3i + 1, 3i + 2. */
+  #numbers: readonly number[];
+  #inIdOrder: boolean;
+  #index: Map<string, number> | undefined;
+  #lines: DigestEntry[] | undefined;
   #sorted: readonly DigestEntry[] | undefined;
-  #sortedKeys: readonly string[] | undefined;
   #byteLength = -1;
 
   /**
@@ -94,43 +101,63 @@ export class Digest {
     const byKey = new Map<string, DigestEntry>();
     for (const entry of entries) {
       const info = idInfo(entry.chitchatId);
-      const canonical = info.id === entry.chitchatId ? entry : { ...entry, chitchatId: info.id };
       byKey.delete(info.key);
-      byKey.set(info.key, canonical);
+      byKey.set(info.key, info.id === entry.chitchatId ? entry : { ...entry, chitchatId: info.id });
     }
-    this.#byKey = byKey;
-  }
-
-  /** @ignore Wraps a map of entries keyed by id key (the decoder's output). */
-  static _fromMap(byKey: Map<string, DigestEntry>): Digest {
-    const digest = new Digest([]);
-    digest.#byKey = byKey;
-    return digest;
-  }
-
-  /** @ignore Wraps entries already in id order, with their id keys. */
-  static _fromSorted(sorted: readonly DigestEntry[], keys: readonly string[]): Digest {
-    const digest = new Digest([]);
-    digest.#byKey = undefined;
-    digest.#sorted = sorted;
-    digest.#sortedKeys = keys;
-    return digest;
-  }
-
-  #map(): Map<string, DigestEntry> {
-    if (this.#byKey === undefined) {
-      const byKey = new Map<string, DigestEntry>();
-      const sorted = this.#sorted!;
-      const keys = this.#sortedKeys!;
-      for (let i = 0; i < sorted.length; i++) byKey.set(keys[i], sorted[i]);
-      this.#byKey = byKey;
+    const ids: ChitchatId[] = [];
+    const numbers: number[] = [];
+    for (const entry of byKey.values()) {
+      ids.push(entry.chitchatId);
+      numbers.push(entry.heartbeat, entry.lastGcVersion, entry.maxVersion);
     }
-    return this.#byKey;
+    this.#ids = ids;
+    this.#keys = [...byKey.keys()];
+    this.#numbers = numbers;
+    this.#inIdOrder = false;
+  }
+
+  /**
+   * @ignore Wraps parallel arrays (taken over, not copied). `inIdOrder`
+   * says the lines are already in id order; keys must be unique.
+   */
+  static _fromArrays(
+    ids: readonly ChitchatId[],
+    keys: readonly string[],
+    numbers: readonly number[],
+    inIdOrder: boolean,
+    byteLength = -1,
+  ): Digest {
+    const digest = new Digest([]);
+    digest.#ids = ids;
+    digest.#keys = keys;
+    digest.#numbers = numbers;
+    digest.#inIdOrder = inIdOrder;
+    digest.#byteLength = byteLength;
+    return digest;
   }
 
   /** Number of nodes. */
   get size(): number {
-    return this.#sorted?.length ?? this.#byKey!.size;
+    return this.#ids.length;
+  }
+
+  #indexOf(key: string): number {
+    if (this.#index === undefined) {
+      const index = new Map<string, number>();
+      for (let i = 0; i < this.#keys.length; i++) index.set(this.#keys[i], i);
+      this.#index = index;
+    }
+    return this.#index.get(key) ?? -1;
+  }
+
+  #line(i: number): DigestEntry {
+    this.#lines ??= new Array(this.#ids.length);
+    return this.#lines[i] ??= {
+      chitchatId: this.#ids[i],
+      heartbeat: this.#numbers[3 * i],
+      lastGcVersion: this.#numbers[3 * i + 1],
+      maxVersion: this.#numbers[3 * i + 2],
+    };
   }
 
   /**
@@ -140,23 +167,28 @@ export class Digest {
    * @returns Its line, or `undefined` if the digest does not list it.
    */
   get(chitchatId: ChitchatId): DigestEntry | undefined {
-    return this.#map().get(idKey(chitchatId));
+    const i = this.#indexOf(idKey(chitchatId));
+    return i === -1 ? undefined : this.#line(i);
   }
 
-  /** @ignore The lines with their internal id keys, in no particular order. */
-  *_keyedEntries(): IterableIterator<[string, DigestEntry]> {
-    if (this.#byKey === undefined) {
-      const sorted = this.#sorted!;
-      const keys = this.#sortedKeys!;
-      for (let i = 0; i < sorted.length; i++) yield [keys[i], sorted[i]];
-      return;
-    }
-    yield* this.#byKey.entries();
+  /** @ignore Id keys of the lines, in natural order. */
+  get _keys(): readonly string[] {
+    return this.#keys;
   }
 
-  /** @ignore Lookup by internal id key. */
-  _getByKey(key: string): DigestEntry | undefined {
-    return this.#map().get(key);
+  /** @ignore Ids of the lines, in natural order. */
+  get _ids(): readonly ChitchatId[] {
+    return this.#ids;
+  }
+
+  /** @ignore heartbeat, lastGcVersion, maxVersion of line i at 3i, 3i + 1, 3i + 2. */
+  get _numbers(): readonly number[] {
+    return this.#numbers;
+  }
+
+  /** @ignore Index of the line with this id key, or -1. */
+  _indexOfKey(key: string): number {
+    return this.#indexOf(key);
   }
 
   /**
@@ -166,11 +198,25 @@ export class Digest {
    */
   entries(): readonly DigestEntry[] {
     if (this.#sorted === undefined) {
-      this.#sorted = [...this.#byKey!.values()].sort((a, b) =>
-        compareIdInfos(idInfo(a.chitchatId), idInfo(b.chitchatId))
-      );
+      const lines = this.#ids.map((_, i) => this.#line(i));
+      this.#sorted = this.#inIdOrder
+        ? lines
+        : lines.sort((a, b) => compareIdInfos(idInfo(a.chitchatId), idInfo(b.chitchatId)));
     }
     return this.#sorted;
+  }
+
+  /**
+   * @ignore Line indexes in id order (the wire order), without building
+   * line objects.
+   */
+  _idOrder(): readonly number[] {
+    const order = this.#ids.map((_, i) => i);
+    if (!this.#inIdOrder) {
+      const ids = this.#ids;
+      order.sort((a, b) => compareIdInfos(idInfo(ids[a]), idInfo(ids[b])));
+    }
+    return order;
   }
 
   /** Iterates over the lines in id order. */
@@ -182,9 +228,7 @@ export class Digest {
   get byteLength(): number {
     if (this.#byteLength < 0) {
       let length = 2;
-      for (const entry of this.#sorted ?? this.#byKey!.values()) {
-        length += idInfo(entry.chitchatId).bytes.length + 24;
-      }
+      for (const id of this.#ids) length += idInfo(id).bytes.length + 24;
       this.#byteLength = length;
     }
     return this.#byteLength;

@@ -8,6 +8,8 @@
 import { idInfo } from "./_chitchat_id_info.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
 import { type Clock, systemClock } from "./clock.ts";
+import { IntervalPool } from "./_interval_pool.ts";
+import { LivenessRecord } from "./_liveness_record.ts";
 
 /**
  * Settings of the failure detector (the reference's defaults).
@@ -54,71 +56,6 @@ export const DEFAULT_FAILURE_DETECTOR_CONFIG: FailureDetectorConfig = Object.fre
   deadNodeGracePeriodMs: 24 * 60 * 60 * 1_000,
 });
 
-/** Weight of the prior mean, in samples. */
-const PRIOR_WEIGHT = 5;
-
-/**
- * The last heartbeat intervals of one node. Intervals are stored as 32-bit
- * floats (sub-microsecond precision at these magnitudes) in a ring that
- * grows on demand: a thousand-node cluster tracks a million windows.
- */
-class SamplingWindow {
-  #values = new Float32Array(8);
-  #capacity: number;
-  #count = 0;
-  #next = 0;
-  #sum = 0;
-  lastHeartbeatMs: number | undefined;
-
-  constructor(capacity: number) {
-    this.#capacity = capacity;
-  }
-
-  get count(): number {
-    return this.#count;
-  }
-
-  report(now: number, maxIntervalMs: number): void {
-    const last = this.lastHeartbeatMs;
-    this.lastHeartbeatMs = now;
-    if (last === undefined) return;
-    const interval = now - last;
-    if (interval > maxIntervalMs) return;
-    this.#append(interval);
-  }
-
-  #append(interval: number): void {
-    if (this.#count < this.#capacity && this.#count === this.#values.length) {
-      const grown = new Float32Array(Math.min(this.#capacity, this.#values.length * 2));
-      grown.set(this.#values);
-      this.#values = grown;
-    }
-    const values = this.#values;
-    if (this.#count === this.#capacity) {
-      this.#sum -= values[this.#next];
-    } else {
-      this.#count++;
-    }
-    values[this.#next] = interval;
-    this.#sum += values[this.#next];
-    this.#next = (this.#next + 1) % this.#capacity;
-  }
-
-  clear(): void {
-    if (this.#count === 0) return;
-    this.#count = 0;
-    this.#next = 0;
-    this.#sum = 0;
-    this.#values = new Float32Array(8);
-  }
-
-  phi(now: number, priorMeanMs: number): number | undefined {
-    if (this.#count === 0 || this.lastHeartbeatMs === undefined) return undefined;
-    const mean = (this.#sum + PRIOR_WEIGHT * priorMeanMs) / (this.#count + PRIOR_WEIGHT);
-    return (now - this.lastHeartbeatMs) / mean;
-  }
-}
-
 /**
  * Decides which nodes are live from the rhythm of their heartbeats
  * (phi-accrual): phi is the time since the last heartbeat divided by the
@@ -149,7 +86,8 @@ class SamplingWindow {
 export class FailureDetector {
   readonly #config: FailureDetectorConfig;
   readonly #clock: Clock;
-  readonly #windows = new Map<string, SamplingWindow>();
+  readonly #records = new Map<string, LivenessRecord>();
+  readonly #pool = new IntervalPool();
   readonly #live = new Map<string, ChitchatId>();
   readonly #dead = new Map<string, { readonly id: ChitchatId; readonly sinceMs: number }>();
 
@@ -169,13 +107,54 @@ export class FailureDetector {
     return this.#config;
   }
 
-  #window(key: string): SamplingWindow {
-    let window = this.#windows.get(key);
-    if (window === undefined) {
-      window = new SamplingWindow(this.#config.samplingWindowSize);
-      this.#windows.set(key, window);
+  /**
+   * @ignore The detector's record of a node, created on first use. Callers
+   * that evaluate the same nodes every round keep it, and use the record
+   * methods below without a lookup (until `dropped` is set).
+   */
+  _record(chitchatId: ChitchatId): LivenessRecord {
+    const info = idInfo(chitchatId);
+    let record = this.#records.get(info.key);
+    if (record === undefined) {
+      record = new LivenessRecord(info.id, info.key, this.#pool, this.#config.samplingWindowSize);
+      this.#records.set(info.key, record);
     }
-    return window;
+    return record;
+  }
+
+  #drop(key: string): void {
+    const record = this.#records.get(key);
+    if (record === undefined) return;
+    record.clear();
+    record.dropped = true;
+    this.#records.delete(key);
+  }
+
+  /** @ignore Records a heartbeat of the record's node, seen now. */
+  _reportRecord(record: LivenessRecord): void {
+    record.report(this.#clock.now(), this.#config.maxIntervalMs);
+  }
+
+  /** @ignore Re-evaluates the record's node; returns whether it is live. */
+  _updateRecord(record: LivenessRecord): boolean {
+    const phi = record.phi(this.#clock.now(), this.#config.initialIntervalMs);
+    if (phi !== undefined && phi <= this.#config.phiThreshold) {
+      if (!record.live) {
+        record.live = true;
+        this.#live.set(record.key, record.id);
+        this.#dead.delete(record.key);
+      }
+      return true;
+    }
+    if (record.live) {
+      record.live = false;
+      this.#live.delete(record.key);
+    }
+    if (!this.#dead.has(record.key)) {
+      this.#dead.set(record.key, { id: record.id, sinceMs: this.#clock.now() });
+    }
+    record.clear();
+    return false;
   }
 
   /**
@@ -184,7 +163,7 @@ export class FailureDetector {
    * @param chitchatId The node.
    */
   reportHeartbeat(chitchatId: ChitchatId): void {
-    this.#window(idInfo(chitchatId).key).report(this.#clock.now(), this.#config.maxIntervalMs);
+    this._reportRecord(this._record(chitchatId));
   }
 
   /**
@@ -194,7 +173,7 @@ export class FailureDetector {
    * @param chitchatId The node.
    */
   track(chitchatId: ChitchatId): void {
-    this.#window(idInfo(chitchatId).key);
+    this._record(chitchatId);
   }
 
   /**
@@ -204,7 +183,7 @@ export class FailureDetector {
    * @returns Phi, or `undefined` until an interval has been sampled.
    */
   phi(chitchatId: ChitchatId): number | undefined {
-    return this.#windows.get(idInfo(chitchatId).key)?.phi(
+    return this.#records.get(idInfo(chitchatId).key)?.phi(
       this.#clock.now(),
       this.#config.initialIntervalMs,
     );
@@ -219,22 +198,7 @@ export class FailureDetector {
    * @returns Whether the node is live.
    */
   updateNodeLiveness(chitchatId: ChitchatId): boolean {
-    const info = idInfo(chitchatId);
-    const window = this.#windows.get(info.key);
-    const phi = window?.phi(this.#clock.now(), this.#config.initialIntervalMs);
-    if (phi !== undefined && phi <= this.#config.phiThreshold) {
-      if (!this.#live.has(info.key)) {
-        this.#live.set(info.key, info.id);
-        this.#dead.delete(info.key);
-      }
-      return true;
-    }
-    this.#live.delete(info.key);
-    if (!this.#dead.has(info.key)) {
-      this.#dead.set(info.key, { id: info.id, sinceMs: this.#clock.now() });
-    }
-    window?.clear();
-    return false;
+    return this._updateRecord(this._record(chitchatId));
   }
 
   /**
@@ -249,7 +213,7 @@ export class FailureDetector {
       if (now >= sinceMs + this.#config.deadNodeGracePeriodMs) {
         removed.push(id);
         this.#dead.delete(key);
-        this.#windows.delete(key);
+        this.#drop(key);
       }
     }
     return removed;
@@ -262,7 +226,7 @@ export class FailureDetector {
    */
   forget(chitchatId: ChitchatId): void {
     const key = idInfo(chitchatId).key;
-    this.#windows.delete(key);
+    this.#drop(key);
     this.#live.delete(key);
     this.#dead.delete(key);
   }

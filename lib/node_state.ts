@@ -9,6 +9,7 @@ import { MAX_WIRE_STRING_BYTES, utf8ByteLength } from "./_binary.ts";
 import { type IdInfo, idInfo } from "./_chitchat_id_info.ts";
 import { KeyValueArena } from "./_key_value_arena.ts";
 import { KeyValueEntry } from "./_key_value_entry.ts";
+import type { LivenessRecord } from "./_liveness_record.ts";
 import { compareUtf8 } from "./_utf8_order.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
 import { type Clock, systemClock } from "./clock.ts";
@@ -18,6 +19,9 @@ import type { VersionedValue } from "./versioned_value.ts";
 
 /** Largest datagram payload chitchat sends (the largest UDP payload over IPv4). */
 export const MAX_DATAGRAM_BYTES = 65_507;
+
+/** Nodes with fewer key-values encode them for each delta instead of caching the bytes. */
+const ARENA_MIN_ENTRIES = 32;
 
 /** Options of the {@linkcode NodeState} constructor. */
 export interface NodeStateOptions {
@@ -77,6 +81,8 @@ export class NodeState {
   #scheduledCount = 0;
   #earliestDeletionAtMs = Infinity;
   #arena: KeyValueArena | undefined;
+  /** @ignore The failure detector's record of this node, kept by `Chitchat`. */
+  _liveness: LivenessRecord | undefined;
 
   /**
    * Creates an empty state (heartbeat 0, max version 0).
@@ -339,7 +345,6 @@ export class NodeState {
 
   /** Unlinks an entry from the indexes (not from the map). */
   #forget(entry: KeyValueEntry): void {
-    entry.superseded = true;
     this.#holes++;
     if (entry.status !== "deleted") this.#liveCount--;
     if (entry.status !== "set") this.#scheduledCount--;
@@ -349,7 +354,8 @@ export class NodeState {
   /** The version-ordered entries, swept of superseded ones. */
   #versions(): KeyValueEntry[] {
     if (this.#holes > 0) {
-      this.#byVersion = this.#byVersion.filter((entry) => !entry.superseded);
+      const entries = this.#entries;
+      this.#byVersion = this.#byVersion.filter((entry) => entries.get(entry.key) === entry);
       this.#holes = 0;
     }
     return this.#byVersion;
@@ -374,14 +380,19 @@ export class NodeState {
   }
 
   /**
-   * @ignore The entries above `floor` in version order, and the arena that
-   * holds their encoded operations (entry `i` spans `offsets[i]..offsets[i + 1]`).
+   * @ignore The entries above `floor` in version order and, for nodes with
+   * many key-values, the arena caching their encoded operations (entry `i`
+   * spans `offsets[i]..offsets[i + 1]`). Small nodes are cheaper to encode
+   * on the fly than to cache: a simulation holds a million node states.
    */
-  _staleEntries(floor: number): { entries: KeyValueEntry[]; from: number; arena: KeyValueArena } {
+  _staleEntries(floor: number): { entries: KeyValueEntry[]; from: number; arena: KeyValueArena | undefined } {
     const versions = this.#versions();
-    if (this.#arena === undefined) this.#arena = new KeyValueArena();
-    this.#arena.sync(versions);
-    return { entries: versions, from: this.#firstAbove(versions, floor), arena: this.#arena };
+    let arena: KeyValueArena | undefined;
+    if (versions.length >= ARENA_MIN_ENTRIES) {
+      arena = this.#arena ??= new KeyValueArena();
+      arena.sync(versions);
+    }
+    return { entries: versions, from: this.#firstAbove(versions, floor), arena };
   }
 
   /** @ignore The wire encoding of the node's id. */
@@ -436,13 +447,15 @@ export class NodeState {
       // A deletion at or below our GC horizon was already collected here.
       if (mutation.status !== "set" && mutation.version <= this.#lastGcVersion) continue;
       this.#store(
-        new KeyValueEntry(
-          mutation.key,
-          mutation.value,
-          mutation.version,
-          mutation.status,
-          mutation.status === "set" ? 0 : now,
-        ),
+        mutation instanceof KeyValueEntry && mutation.status === "set"
+          ? mutation
+          : new KeyValueEntry(
+            mutation.key,
+            mutation.value,
+            mutation.version,
+            mutation.status,
+            mutation.status === "set" ? 0 : now,
+          ),
       );
     }
     this.#maxVersion = delta.maxVersion;

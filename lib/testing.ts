@@ -18,4 +18,5 @@
  * @module
  */
 
+export * from "./simulator.ts";
 export * from "./virtual_scheduler.ts";

@@ -443,3 +443,21 @@ Deno.test("every message fits one datagram, even past 1,300 nodes", () => {
   )!;
   ok(messageByteLength(ack2) <= MAX_DATAGRAM_BYTES);
 });
+
+Deno.test("heartbeats go to the right nodes when a digest brings new ones in between", () => {
+  const clock = new ManualClock();
+  const a = testNode(1, clock);
+  const known = [3, 5, 7];
+  const fresh = [2, 4, 6, 8];
+  for (const port of known) a.clusterState.nodeStateOrInit(testId(port))._observeHeartbeat(port * 10);
+  const lines = [...known, ...fresh].sort().map((port) => ({
+    chitchatId: testId(port),
+    heartbeat: port * 100,
+    lastGcVersion: 0,
+    maxVersion: 0,
+  }));
+  a.processMessage(wire({ type: "syn", clusterId: "test-cluster", digest: new Digest(lines) }));
+  for (const port of [...known, ...fresh]) {
+    equal(a.nodeState(testId(port))?.heartbeat, port * 100, `node-${port}`);
+  }
+});
