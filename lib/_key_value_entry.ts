@@ -1,7 +1,10 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // Internal: the stored form of a key-value.
 
+import { KeyValueArena } from "./_key_value_arena.ts";
 import type { DeletionStatus, KeyValueMutation, VersionedValue } from "./versioned_value.ts";
+
+const scratch = new KeyValueArena();
 
 /**
  * One stored key-value. Immutable, so deltas carry entries as they are and
@@ -15,4 +18,20 @@ export class KeyValueEntry implements VersionedValue, KeyValueMutation {
     readonly status: DeletionStatus,
     readonly deletionScheduledAtMs: number,
   ) {}
+
+  #encoded: Uint8Array | undefined;
+
+  /**
+   * The entry's KeyValue operation, encoded once (entries are immutable).
+   * Large nodes use their arena instead; this serves small ones, whose
+   * entries a simulation shares between replicas.
+   */
+  encoded(): Uint8Array {
+    if (this.#encoded === undefined) {
+      scratch.reset();
+      scratch.push(this);
+      this.#encoded = scratch.bytes.slice(0, scratch.offsets[1]);
+    }
+    return this.#encoded;
+  }
 }

@@ -464,7 +464,8 @@ export class Chitchat {
   /** This node and the nodes the failure detector considers live, in id order. */
   #liveStates(): NodeState[] {
     return this.#clusterState.nodeStates().filter((state) =>
-      state === this.#self || (state._liveness?.live ?? this.#failureDetector.isLive(state.chitchatId))
+      state === this.#self ||
+      (state._liveness?.live ?? this.#failureDetector.isLive(state.chitchatId))
     );
   }
 

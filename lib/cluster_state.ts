@@ -8,7 +8,6 @@
 
 import { compareIdInfos, idInfo, idKey } from "./_chitchat_id_info.ts";
 import { DeltaWriter } from "./_delta_writer.ts";
-import { KeyValueArena } from "./_key_value_arena.ts";
 import { shuffleRange } from "./_shuffle.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
 import { type Clock, systemClock } from "./clock.ts";
@@ -76,9 +75,6 @@ export interface ApplyDeltaResult {
   readonly unknown: number;
 }
 
-/** Encodes the key-values of small nodes for one delta at a time. */
-const scratchArena = new KeyValueArena();
-
 interface StaleNode {
   readonly state: NodeState;
   readonly fromVersionExcluded: number;
@@ -120,7 +116,11 @@ export class ClusterState {
   readonly #listeners: KeyChangeListeners;
   readonly #logger: Logger;
   readonly #nodes = new Map<string, NodeState>();
-  #sorted: NodeState[] = [];
+  // Node states in id order. New nodes wait in #added and are merged in on
+  // the next read: a digest can introduce a thousand nodes at once, and
+  // readers walking the previous array keep a consistent snapshot.
+  #sortedStates: readonly NodeState[] = [];
+  #added: NodeState[] = [];
   // The ids and keys of #sorted, for digests (rebuilt when membership changes).
   #digestIds: readonly ChitchatId[] | undefined;
   #digestKeys: readonly string[] | undefined;
@@ -159,10 +159,34 @@ export class ClusterState {
     return this.#nodes.get(idKey(chitchatId));
   }
 
-  /** Id keys of #sorted (and ids, and their encoded size), rebuilt when the membership changes. */
+  /** The node states in id order, with the nodes added since the last read merged in. */
+  #sorted(): readonly NodeState[] {
+    if (this.#added.length > 0) {
+      const added = this.#added.sort((a, b) => compareIdInfos(a._idInfo, b._idInfo));
+      const current = this.#sortedStates;
+      const merged: NodeState[] = [];
+      let i = 0;
+      let j = 0;
+      while (i < current.length || j < added.length) {
+        if (
+          j === added.length ||
+          (i < current.length && compareIdInfos(current[i]._idInfo, added[j]._idInfo) < 0)
+        ) {
+          merged.push(current[i++]);
+        } else {
+          merged.push(added[j++]);
+        }
+      }
+      this.#sortedStates = merged;
+      this.#added = [];
+    }
+    return this.#sortedStates;
+  }
+
+  /** Id keys of the sorted states (and ids, and their encoded size), rebuilt when the membership changes. */
   #sortedKeys(): readonly string[] {
     if (this.#digestKeys === undefined) {
-      const sorted = this.#sorted;
+      const sorted = this.#sorted();
       this.#digestIds = sorted.map((state) => state.chitchatId);
       this.#digestKeys = sorted.map((state) => state._idInfo.key);
       this.#digestIdBytes = sorted.reduce((n, state) => n + state._idInfo.bytes.length + 24, 0);
@@ -185,7 +209,7 @@ export class ClusterState {
     visit: (state: NodeState | undefined, index: number, key: string) => void,
   ): void {
     const keys = digest._keys;
-    const sorted = this.#sorted;
+    const sorted = this.#sorted();
     const ours = this.#sortedKeys();
     let next = 0;
     for (let i = 0; i < keys.length; i++) {
@@ -210,7 +234,7 @@ export class ClusterState {
    * @returns The states.
    */
   nodeStates(): readonly NodeState[] {
-    return this.#sorted;
+    return this.#sorted();
   }
 
   /**
@@ -228,17 +252,7 @@ export class ClusterState {
     this.#garbageCollected.delete(info.key);
     const state = new NodeState(info.id, { clock: this.#clock, listeners: this.#listeners });
     this.#nodes.set(info.key, state);
-    const sorted = this.#sorted;
-    let low = 0;
-    let high = sorted.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (compareIdInfos(sorted[mid]._idInfo, info) < 0) low = mid + 1;
-      else high = mid;
-    }
-    // Copy on write: walks over #sorted (digest lines, deltas) keep a
-    // consistent snapshot even when they add nodes.
-    this.#sorted = [...sorted.slice(0, low), state, ...sorted.slice(low)];
+    this.#added.push(state);
     this.#digestKeys = undefined;
     return state;
   }
@@ -254,8 +268,9 @@ export class ClusterState {
     const state = this.#nodes.get(key);
     if (state === undefined) return;
     this.#nodes.delete(key);
-    const index = this.#sorted.indexOf(state);
-    if (index !== -1) this.#sorted = this.#sorted.filter((_, i) => i !== index);
+    this.#sortedStates = this.#sortedStates.filter((other) => other !== state);
+    this.#added = this.#added.filter((other) => other !== state);
+    this.#digestKeys = undefined;
     this.#digestKeys = undefined;
     this.#garbageCollected.delete(key);
     this.#garbageCollected.set(key, state.heartbeat);
@@ -282,7 +297,7 @@ export class ClusterState {
    */
   computeDigest(excluded: Iterable<ChitchatId> = []): Digest {
     const skip = keySet(excluded);
-    const sorted = this.#sorted;
+    const sorted = this.#sorted();
     let ids: readonly ChitchatId[];
     let keys: readonly string[];
     const numbers: number[] = [];
@@ -292,7 +307,9 @@ export class ClusterState {
       keys = this.#sortedKeys();
       ids = this.#digestIds!;
       byteLength += this.#digestIdBytes;
-      for (const state of sorted) numbers.push(state.heartbeat, state.lastGcVersion, state.maxVersion);
+      for (const state of sorted) {
+        numbers.push(state.heartbeat, state.lastGcVersion, state.maxVersion);
+      }
     } else {
       const someIds: ChitchatId[] = [];
       const someKeys: string[] = [];
@@ -330,7 +347,7 @@ export class ClusterState {
     const peerKeys = peerDigest._keys;
     const peerNumbers = peerDigest._numbers;
     const ours = this.#sortedKeys();
-    const sorted = this.#sorted;
+    const sorted = this.#sorted();
     let next = 0;
     for (let i = 0; i < sorted.length; i++) {
       const state = sorted[i];
@@ -369,27 +386,30 @@ export class ClusterState {
     for (const { state, fromVersionExcluded } of stale) {
       if (!writer.tryAddNode(state._idInfo.bytes, state.lastGcVersion, fromVersionExcluded)) break;
       const stale = state._staleEntries(fromVersionExcluded);
-      const { entries, from } = stale;
-      let arena = stale.arena;
-      let base = 0;
-      if (arena === undefined) {
-        // A small node: encode its stale entries now, in the shared scratch arena.
-        arena = scratchArena;
-        arena.reset();
-        for (let i = from; i < entries.length; i++) arena.push(entries[i]);
-        base = from;
-      }
-      const offsets = arena.offsets;
+      const { entries, from, arena } = stale;
       let end = from;
       let full = false;
-      for (; end < entries.length; end++) {
-        const start = offsets[end - base];
-        const stop = offsets[end - base + 1];
-        if (!writer.fits(stop - start)) {
-          full = true;
-          break;
+      if (arena !== undefined) {
+        const offsets = arena.offsets;
+        for (; end < entries.length; end++) {
+          const start = offsets[end];
+          const stop = offsets[end + 1];
+          if (!writer.fits(stop - start)) {
+            full = true;
+            break;
+          }
+          writer.append(arena.bytes, start, stop);
         }
-        writer.append(arena.bytes, start, stop);
+      } else {
+        // A small node: each entry keeps its own encoding.
+        for (; end < entries.length; end++) {
+          const op = entries[end].encoded();
+          if (!writer.fits(op.length)) {
+            full = true;
+            break;
+          }
+          writer.append(op, 0, op.length);
+        }
       }
       let maxVersion = 0;
       if (end > from) {
@@ -478,7 +498,7 @@ export class ClusterState {
    * @param gracePeriodMs How long deletions are kept.
    */
   gcKeysMarkedForDeletion(gracePeriodMs: number): void {
-    for (const state of this.#sorted) state._collectGarbage(gracePeriodMs);
+    for (const state of this.#sorted()) state._collectGarbage(gracePeriodMs);
   }
 }
 

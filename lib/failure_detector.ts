@@ -9,7 +9,7 @@ import { idInfo } from "./_chitchat_id_info.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { IntervalPool } from "./_interval_pool.ts";
-import { LivenessRecord } from "./_liveness_record.ts";
+import { LivenessRecord, RecordTimes } from "./_liveness_record.ts";
 
 /**
  * Settings of the failure detector (the reference's defaults).
@@ -88,6 +88,7 @@ export class FailureDetector {
   readonly #clock: Clock;
   readonly #records = new Map<string, LivenessRecord>();
   readonly #pool = new IntervalPool();
+  readonly #times = new RecordTimes();
   readonly #live = new Map<string, ChitchatId>();
   readonly #dead = new Map<string, { readonly id: ChitchatId; readonly sinceMs: number }>();
 
@@ -116,7 +117,13 @@ export class FailureDetector {
     const info = idInfo(chitchatId);
     let record = this.#records.get(info.key);
     if (record === undefined) {
-      record = new LivenessRecord(info.id, info.key, this.#pool, this.#config.samplingWindowSize);
+      record = new LivenessRecord(
+        info.id,
+        info.key,
+        this.#pool,
+        this.#times,
+        this.#config.samplingWindowSize,
+      );
       this.#records.set(info.key, record);
     }
     return record;
@@ -125,7 +132,7 @@ export class FailureDetector {
   #drop(key: string): void {
     const record = this.#records.get(key);
     if (record === undefined) return;
-    record.clear();
+    record.release();
     record.dropped = true;
     this.#records.delete(key);
   }

@@ -310,15 +310,25 @@ export class Simulator implements AsyncDisposable {
   }
 
   /**
-   * Adds `count` nodes with the same options.
+   * Adds `count` nodes with the same options, their starts spread evenly
+   * over `spreadMs` of virtual time (real nodes do not start in lockstep;
+   * nodes started at the same instant would also gossip in lockstep).
    *
    * @param count How many.
    * @param options Options of each (ids default to `node-<index>`).
+   * @param spreadMs Virtual time over which the starts are spread.
    * @returns The nodes.
    */
-  async addNodes(count: number, options: Omit<AddNodeOptions, "nodeId"> = {}): Promise<SimulatedNode[]> {
+  async addNodes(
+    count: number,
+    options: Omit<AddNodeOptions, "nodeId"> = {},
+    spreadMs: number = this.gossipIntervalMs,
+  ): Promise<SimulatedNode[]> {
     const added: SimulatedNode[] = [];
-    for (let i = 0; i < count; i++) added.push(await this.addNode(options));
+    for (let i = 0; i < count; i++) {
+      if (i > 0 && spreadMs > 0) await this.advance(spreadMs / count);
+      added.push(await this.addNode(options));
+    }
     return added;
   }
 
@@ -329,7 +339,10 @@ export class Simulator implements AsyncDisposable {
    * @param nodes The nodes.
    * @param seeds Their new seeds.
    */
-  async addSeeds(nodes: readonly SimulatedNode[], seeds: readonly (SimulatedNode | SocketAddress)[]): Promise<void> {
+  async addSeeds(
+    nodes: readonly SimulatedNode[],
+    seeds: readonly (SimulatedNode | SocketAddress)[],
+  ): Promise<void> {
     for (const node of nodes) {
       const addresses = seeds.map(addressOf);
       this.#seeds.get(node)!.push(...addresses);
@@ -342,7 +355,11 @@ export class Simulator implements AsyncDisposable {
     const options = node._options;
     const interval = this.gossipIntervalMs;
     const handle = await spawnChitchat({
-      chitchatId: { nodeId: node.nodeId, generationId: generation, gossipAdvertiseAddr: node.address },
+      chitchatId: {
+        nodeId: node.nodeId,
+        generationId: generation,
+        gossipAdvertiseAddr: node.address,
+      },
       clusterId: this.#options.clusterId ?? "simulation",
       gossipIntervalMs: interval,
       seedNodes: this.#seeds.get(node)!.map(formatSocketAddress),
@@ -549,7 +566,10 @@ export class Simulator implements AsyncDisposable {
         if (!chitchat.failureDetector.isLive(id)) return false;
         const own = subject.handle.chitchat.selfNodeState();
         const seen = chitchat.nodeState(id);
-        if (seen === undefined || seen.maxVersion !== own.maxVersion || seen.lastGcVersion !== own.lastGcVersion) {
+        if (
+          seen === undefined || seen.maxVersion !== own.maxVersion ||
+          seen.lastGcVersion !== own.lastGcVersion
+        ) {
           return false;
         }
       }
@@ -567,7 +587,9 @@ export class Simulator implements AsyncDisposable {
    */
   everyoneHas(node: SimulatedNode, key: string, value: string): boolean {
     const id = node.handle.chitchatId;
-    return this.runningNodes().every((observer) => observer.handle.chitchat.nodeState(id)?.get(key) === value);
+    return this.runningNodes().every((observer) =>
+      observer.handle.chitchat.nodeState(id)?.get(key) === value
+    );
   }
 
   /**
@@ -593,8 +615,14 @@ export class Simulator implements AsyncDisposable {
    * @returns Its counters.
    */
   traffic(node?: SimulatedNode): TrafficStats {
-    const stats = node === undefined ? this.transport.stats() : this.transport.addressStats(node.address);
-    return { messagesSent: stats.messagesSent, bytesSent: stats.bytesSent, messagesDropped: stats.messagesDropped };
+    const stats = node === undefined
+      ? this.transport.stats()
+      : this.transport.addressStats(node.address);
+    return {
+      messagesSent: stats.messagesSent,
+      bytesSent: stats.bytesSent,
+      messagesDropped: stats.messagesDropped,
+    };
   }
 
   /** Resets the traffic counters. */

@@ -449,7 +449,9 @@ Deno.test("heartbeats go to the right nodes when a digest brings new ones in bet
   const a = testNode(1, clock);
   const known = [3, 5, 7];
   const fresh = [2, 4, 6, 8];
-  for (const port of known) a.clusterState.nodeStateOrInit(testId(port))._observeHeartbeat(port * 10);
+  for (const port of known) {
+    a.clusterState.nodeStateOrInit(testId(port))._observeHeartbeat(port * 10);
+  }
   const lines = [...known, ...fresh].sort().map((port) => ({
     chitchatId: testId(port),
     heartbeat: port * 100,
