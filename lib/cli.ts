@@ -80,7 +80,7 @@ Options:
   --phi F                     failure detector phi threshold (default: ${DEFAULT_FAILURE_DETECTOR_CONFIG.phiThreshold})
   --dead-grace-ms N           how long dead nodes are kept, in ms (default: ${DEFAULT_FAILURE_DETECTOR_CONFIG.deadNodeGracePeriodMs})
   --gc-grace-ms N             how long tombstones and TTL'd keys are kept, in ms (default: ${DEFAULT_MARKED_FOR_DELETION_GRACE_PERIOD_MS})
-  --fd-initial-interval-ms N  failure detector prior heartbeat interval, in ms (default: ${DEFAULT_FAILURE_DETECTOR_CONFIG.initialIntervalMs})
+  --fd-initial-interval-ms N  failure detector prior heartbeat interval, in ms (default: the gossip interval)
   --http HOST:PORT            serve the HTTP API there (port 0 picks one)
   --log-level LEVEL           debug, info, warn or error (default: ${DEFAULT_LOG_LEVEL})
   -h, --help                  print this help and exit
@@ -251,12 +251,15 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
       values["dead-grace-ms"],
     );
   }
-  if (values["fd-initial-interval-ms"] !== undefined) {
-    failureDetector.initialIntervalMs = positiveInteger(
-      "fd-initial-interval-ms",
-      values["fd-initial-interval-ms"],
-    );
-  }
+  const gossipIntervalMs = values["interval-ms"] === undefined
+    ? DEFAULT_INTERVAL_MS
+    : positiveInteger("interval-ms", values["interval-ms"], MAX_TIMER_MS);
+  // The prior interval follows the gossip interval unless given: with the
+  // library's 5 s prior, a node gossiping every 100 ms would take ~20 s to
+  // be declared dead.
+  failureDetector.initialIntervalMs = values["fd-initial-interval-ms"] === undefined
+    ? gossipIntervalMs
+    : positiveInteger("fd-initial-interval-ms", values["fd-initial-interval-ms"]);
   const logLevel = values["log-level"] ?? DEFAULT_LOG_LEVEL;
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     throw invalid("log-level", logLevel, `expected one of ${LOG_LEVELS.join(", ")}`);
@@ -269,9 +272,7 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
       chitchatId,
       clusterId,
       seedNodes: (values.seed ?? []).map(seedAddress),
-      gossipIntervalMs: values["interval-ms"] === undefined
-        ? DEFAULT_INTERVAL_MS
-        : positiveInteger("interval-ms", values["interval-ms"], MAX_TIMER_MS),
+      gossipIntervalMs,
       initialKeyValues: keyValues(chitchatId, values.set ?? []),
       failureDetector,
       markedForDeletionGracePeriodMs: values["gc-grace-ms"] === undefined
