@@ -109,9 +109,10 @@ export interface AddNodeOptions {
  *
  * await using sim = new Simulator();
  * const node = await sim.addNode();
- * assert(node.running && node.generation === 1n);
+ * assert(node.running);
+ * assert.strictEqual(node.generation, 1n);
  * await sim.restartNode(node);
- * assert(node.generation === 2n);
+ * assert.strictEqual(node.generation, 2n);
  * ```
  */
 export class SimulatedNode {
