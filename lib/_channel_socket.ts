@@ -2,10 +2,11 @@
 // Internal: one endpoint of a ChannelTransport (its receive queue and
 // metrics), and what it may ask of the network that owns it.
 
+import { closedError, receiveUntilClosed } from "./_socket_common.ts";
 import type { ChitchatMessage } from "./message.ts";
 import { messageByteLength } from "./message_codec.ts";
 import type { Timer } from "./scheduler.ts";
-import { formatSocketAddress, type SocketAddress } from "./socket_address.ts";
+import type { SocketAddress } from "./socket_address.ts";
 import type { Socket, SocketMetrics } from "./transport.ts";
 
 type MutableSocketMetrics = { -readonly [K in keyof SocketMetrics]: SocketMetrics[K] };
@@ -126,20 +127,12 @@ export class ChannelSocket implements Socket {
     return this.close();
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<readonly [SocketAddress, ChitchatMessage]> {
-    for (;;) {
-      let received: readonly [SocketAddress, ChitchatMessage];
-      try {
-        received = await this.receive();
-      } catch (error) {
-        if (this.#closed) return;
-        throw error;
-      }
-      yield received;
-    }
+  /** Whether `close()` was called. */
+  get isClosed(): boolean {
+    return this.#closed;
   }
-}
 
-function closedError(addr: SocketAddress): Error {
-  return new Deno.errors.BadResource(`Socket ${formatSocketAddress(addr)} is closed`);
+  [Symbol.asyncIterator](): AsyncGenerator<readonly [SocketAddress, ChitchatMessage]> {
+    return receiveUntilClosed(this);
+  }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { closedError, receiveUntilClosed } from "./_socket_common.ts";
 import { DecodeError } from "./decode_error.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import type { ChitchatMessage } from "./message.ts";
@@ -286,25 +287,14 @@ class UdpSocket implements Socket {
     return this.close();
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<readonly [SocketAddress, ChitchatMessage]> {
-    for (;;) {
-      let received: readonly [SocketAddress, ChitchatMessage];
-      try {
-        received = await this.receive();
-      } catch (error) {
-        if (this.#closed) return;
-        throw error;
-      }
-      yield received;
-    }
+  /** Whether `close()` was called. */
+  get isClosed(): boolean {
+    return this.#closed;
   }
-}
 
-function closedError(addr: SocketAddress, cause?: unknown): Error {
-  return new Deno.errors.BadResource(
-    `Socket ${formatSocketAddress(addr)} is closed`,
-    cause === undefined ? undefined : { cause },
-  );
+  [Symbol.asyncIterator](): AsyncGenerator<readonly [SocketAddress, ChitchatMessage]> {
+    return receiveUntilClosed(this);
+  }
 }
 
 function errorMessage(error: unknown): string {
