@@ -348,6 +348,21 @@ Deno.test("resetNodeState replaces a node's state with a newer snapshot", () => 
   );
 });
 
+/** A delta about node-1 with the given `[key, value, version]` writes. */
+function deltaOfNode1(
+  fromVersionExcluded: number,
+  writes: [string, string, number][],
+  maxVersion: number,
+): Delta {
+  return new Delta([{
+    chitchatId: testId(1),
+    fromVersionExcluded,
+    lastGcVersion: 0,
+    keyValues: writes.map(([key, value, version]) => ({ key, value, version, status: "set" })),
+    maxVersion,
+  }]);
+}
+
 Deno.test("an inconsistent delta is refused without touching the state", () => {
   const clock = new ManualClock();
   const a = testNode(1, clock);
@@ -355,13 +370,7 @@ Deno.test("an inconsistent delta is refused without touching the state", () => {
   handshake(a, b);
   const before = [b.nodeState(testId(1))!.lastGcVersion, b.nodeState(testId(1))!.maxVersion];
   // SetMaxVersion below the key-value's version: the reference asserts (and crashes) here.
-  const hostile = new Delta([{
-    chitchatId: testId(1),
-    fromVersionExcluded: 0,
-    lastGcVersion: 0,
-    keyValues: [{ key: "a", value: "v", version: 9, status: "set" }],
-    maxVersion: 3,
-  }]);
+  const hostile = deltaOfNode1(0, [["a", "v", 9]], 3);
   equal(b.processMessage({ type: "ack", delta: hostile }), undefined);
   deepStrictEqual(
     [b.nodeState(testId(1))!.lastGcVersion, b.nodeState(testId(1))!.maxVersion],
@@ -377,22 +386,10 @@ Deno.test("deltas from the future and stale deltas are rejected", () => {
   a.selfNodeState().set("k", "v");
   handshake(a, b);
   handshake(a, b);
-  const fromFuture = new Delta([{
-    chitchatId: testId(1),
-    fromVersionExcluded: 5,
-    lastGcVersion: 0,
-    keyValues: [{ key: "k", value: "w", version: 6, status: "set" }],
-    maxVersion: 6,
-  }]);
+  const fromFuture = deltaOfNode1(5, [["k", "w", 6]], 6);
   b.processMessage({ type: "ack", delta: fromFuture });
   equal(b.nodeState(testId(1))?.get("k"), "v");
-  const stale = new Delta([{
-    chitchatId: testId(1),
-    fromVersionExcluded: 0,
-    lastGcVersion: 0,
-    keyValues: [{ key: "k", value: "old", version: 1, status: "set" }],
-    maxVersion: 1,
-  }]);
+  const stale = deltaOfNode1(0, [["k", "old", 1]], 1);
   b.processMessage({ type: "ack", delta: stale });
   equal(b.nodeState(testId(1))?.get("k"), "v");
   equal(b.metrics.nodeDeltasRejected, 2);
