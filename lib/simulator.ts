@@ -207,6 +207,77 @@ export interface TrafficStats {
 }
 
 /**
+ * One live -> dead transition of a running node, as one observer saw it.
+ *
+ * @example
+ * ```ts
+ * import type { FalseDeath } from "@chitchat/chitchat/testing";
+ * import assert from "node:assert";
+ *
+ * const death: FalseDeath = { atMs: 61_500, observer: "node-3@1", subject: "node-7@1" };
+ * assert(death.subject.endsWith("@1"));
+ * ```
+ */
+export interface FalseDeath {
+  /** Virtual time of the transition. */
+  readonly atMs: number;
+  /** The node that declared the subject dead (`nodeId@generation`). */
+  readonly observer: string;
+  /** The running node declared dead (`nodeId@generation`). */
+  readonly subject: string;
+}
+
+/**
+ * Records false deaths (see {@linkcode Simulator.watchFalseDeaths}) until
+ * disposed.
+ *
+ * @example
+ * ```ts
+ * import { Simulator } from "@chitchat/chitchat/testing";
+ * import assert from "node:assert";
+ *
+ * await using sim = new Simulator();
+ * await sim.addNode();
+ * using watch = sim.watchFalseDeaths();
+ * await sim.advance(10_000);
+ * assert(watch.count === 0 && watch.deaths.length === 0);
+ * ```
+ */
+export class FalseDeathWatch implements Disposable {
+  readonly #deaths: FalseDeath[] = [];
+  readonly #subscriptions: { unsubscribe(): void }[] = [];
+
+  /** @ignore Created by {@linkcode Simulator.watchFalseDeaths}. */
+  constructor() {}
+
+  /** Number of false deaths seen so far. */
+  get count(): number {
+    return this.#deaths.length;
+  }
+
+  /** The false deaths seen so far, in time order. */
+  get deaths(): readonly FalseDeath[] {
+    return this.#deaths;
+  }
+
+  /** @ignore */
+  _record(death: FalseDeath): void {
+    this.#deaths.push(death);
+  }
+
+  /** @ignore */
+  _hold(subscription: { unsubscribe(): void }): void {
+    this.#subscriptions.push(subscription);
+  }
+
+  /** Stops watching (the deaths recorded so far stay readable). */
+  [Symbol.dispose](): void {
+    for (const subscription of this.#subscriptions) subscription.unsubscribe();
+    this.#subscriptions.length = 0;
+  }
+}
+
+/**
  * Runs N real chitchat nodes (the same state machine and server loop as in
  * production) on an in-memory network with faults and on virtual time:
  * no real timer, no sleep, and a run is reproducible from its seed.
@@ -239,6 +310,8 @@ export class Simulator implements AsyncDisposable {
   readonly #logger: Logger;
   readonly #nodes: SimulatedNode[] = [];
   readonly #seeds = new Map<SimulatedNode, SocketAddress[]>();
+  readonly #byId = new Map<string, SimulatedNode>();
+  #indexed = 0;
   #spawned = 0;
 
   /**
@@ -607,6 +680,68 @@ export class Simulator implements AsyncDisposable {
       const chitchat = observer.handle.chitchat;
       return !chitchat.failureDetector.isLive(id);
     });
+  }
+
+  /**
+   * Starts counting false deaths: every time a node running now (the
+   * observer) moves a node from live to dead while that node's incarnation
+   * is still running. Each observer counts separately, so one death seen
+   * by 40 nodes counts 40. Observers restarted later are not followed (the
+   * watch holds their old incarnation). It uses `watchLiveNodes`, which
+   * fires on every change of the failure detector's live set, so no
+   * transition between two checks is missed.
+   *
+   * @returns The watch; dispose it to stop.
+   *
+   * @example A partition makes each side declare the other dead
+   * ```ts
+   * import { Simulator } from "@chitchat/chitchat/testing";
+   * import assert from "node:assert";
+   *
+   * await using sim = new Simulator({ seed: 2 });
+   * const a = await sim.addNode();
+   * const b = await sim.addNode({ seeds: [a] });
+   * assert(await sim.runUntil(() => sim.isConverged(), 30_000) !== undefined);
+   * using watch = sim.watchFalseDeaths();
+   * sim.partition([a], [b]);
+   * await sim.advance(60_000);
+   * assert.deepStrictEqual(watch.deaths.map((d) => d.subject).sort(), ["node-0@1", "node-1@1"]);
+   * ```
+   */
+  watchFalseDeaths(): FalseDeathWatch {
+    const watch = new FalseDeathWatch();
+    for (const observer of this.runningNodes()) {
+      const chitchat = observer.handle.chitchat;
+      const observerLabel = label(observer.chitchatId);
+      const liveLabels = (): Set<string> =>
+        new Set(Array.from(chitchat.failureDetector.liveNodes(), label));
+      let previous = liveLabels();
+      // The callback fires on a live-set or max-version change; the diff
+      // reads the failure detector itself so `extraLivenessPredicate`
+      // (a user filter, not a death) cannot count.
+      watch._hold(chitchat.watchLiveNodes(() => {
+        const current = liveLabels();
+        for (const subject of previous) {
+          if (current.has(subject)) continue;
+          const node = this.#nodeById(subject.slice(0, subject.lastIndexOf("@")));
+          if (node?.running && label(node.chitchatId) === subject) {
+            watch._record({ atMs: this.now, observer: observerLabel, subject });
+          }
+        }
+        previous = current;
+      }));
+    }
+    return watch;
+  }
+
+  /** The node with this id (the first one, should ids repeat). */
+  #nodeById(nodeId: string): SimulatedNode | undefined {
+    // Index the nodes added since the last lookup.
+    for (; this.#indexed < this.#nodes.length; this.#indexed++) {
+      const node = this.#nodes[this.#indexed];
+      if (!this.#byId.has(node.nodeId)) this.#byId.set(node.nodeId, node);
+    }
+    return this.#byId.get(nodeId);
   }
 
   /**

@@ -94,7 +94,11 @@ Deno.test("parseCliArgs() fills in the defaults", SANITIZED, () => {
   deepStrictEqual(node.seedNodes, []);
   equal(node.gossipIntervalMs, 1_000);
   deepStrictEqual(node.initialKeyValues, []);
-  deepStrictEqual(node.failureDetector, { initialIntervalMs: 1_000 }, "the prior follows the gossip interval");
+  deepStrictEqual(
+    node.failureDetector,
+    { initialIntervalMs: 1_000 },
+    "the prior follows the gossip interval",
+  );
   equal(node.markedForDeletionGracePeriodMs, undefined);
   equal(node.httpAddr, undefined);
   equal(node.logLevel, "warn");
@@ -505,10 +509,16 @@ Deno.test("a CLI subprocess stops cleanly on SIGTERM and SIGINT", {
   }
 });
 
-Deno.test("parseCliArgs() scales the failure detector's prior to the gossip interval", SANITIZED, () => {
-  deepStrictEqual(runConfig(["--interval-ms", "100"]).failureDetector, { initialIntervalMs: 100 });
-  deepStrictEqual(
-    runConfig(["--interval-ms", "100", "--fd-initial-interval-ms", "700"]).failureDetector,
-    { initialIntervalMs: 700 },
-  );
-});
+Deno.test(
+  "parseCliArgs() scales the failure detector's prior to the gossip interval",
+  SANITIZED,
+  () => {
+    deepStrictEqual(runConfig(["--interval-ms", "100"]).failureDetector, {
+      initialIntervalMs: 100,
+    });
+    deepStrictEqual(
+      runConfig(["--interval-ms", "100", "--fd-initial-interval-ms", "700"]).failureDetector,
+      { initialIntervalMs: 700 },
+    );
+  },
+);
