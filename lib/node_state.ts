@@ -8,6 +8,7 @@
 import { MAX_WIRE_STRING_BYTES, utf8ByteLength } from "./_binary.ts";
 import { type IdInfo, idInfo } from "./_chitchat_id_info.ts";
 import { KeyValueArena } from "./_key_value_arena.ts";
+import { EntryIndex } from "./_entry_index.ts";
 import { KeyValueEntry } from "./_key_value_entry.ts";
 import type { LivenessRecord } from "./_liveness_record.ts";
 import { compareUtf8 } from "./_utf8_order.ts";
@@ -76,14 +77,15 @@ export class NodeState {
   readonly #listeners: KeyChangeListeners;
   #maxVersion = 0;
   #lastGcVersion = 0;
-  #entries = new Map<string, KeyValueEntry>();
+  #entries = new EntryIndex();
   // Entries in version order, with superseded ones swept lazily (#holes).
   #byVersion: KeyValueEntry[] = [];
   #holes = 0;
   #liveCount = 0;
   #sortedKeys: string[] | undefined;
   #scheduledCount = 0;
-  #earliestDeletionAtMs = Infinity;
+  // Meaningful only while #scheduledCount > 0 (0 keeps the field unboxed until then).
+  #earliestDeletionAtMs = 0;
   #arena: KeyValueArena | undefined;
 
   /**
@@ -300,7 +302,7 @@ export class NodeState {
 
   #keys(): string[] {
     if (this.#sortedKeys === undefined) {
-      this.#sortedKeys = [...this.#entries.keys()].sort(compareUtf8);
+      this.#sortedKeys = this.#entries.keys().sort(compareUtf8);
     }
     return this.#sortedKeys;
   }
@@ -315,7 +317,7 @@ export class NodeState {
     } else {
       this.#sortedKeys = undefined;
     }
-    this.#entries.set(entry.key, entry);
+    this.#entries.set(entry);
     const versions = this.#byVersion;
     if (versions.length === 0 || versions[versions.length - 1].version < entry.version) {
       versions.push(entry);
@@ -328,10 +330,10 @@ export class NodeState {
     }
     if (entry.status !== "deleted") this.#liveCount++;
     if (entry.status !== "set") {
-      this.#scheduledCount++;
-      if (entry.deletionScheduledAtMs < this.#earliestDeletionAtMs) {
+      if (this.#scheduledCount === 0 || entry.deletionScheduledAtMs < this.#earliestDeletionAtMs) {
         this.#earliestDeletionAtMs = entry.deletionScheduledAtMs;
       }
+      this.#scheduledCount++;
     }
     if (!this.#listeners.isEmpty) {
       this.#listeners.notify({
@@ -468,13 +470,13 @@ export class NodeState {
 
   /** @ignore Forgets every key-value and restarts from `lastGcVersion`. */
   _reset(lastGcVersion: number): void {
-    this.#entries = new Map();
+    this.#entries = new EntryIndex();
     this.#byVersion = [];
     this.#holes = 0;
     this.#liveCount = 0;
     this.#sortedKeys = undefined;
     this.#scheduledCount = 0;
-    this.#earliestDeletionAtMs = Infinity;
+    this.#earliestDeletionAtMs = 0;
     this.#arena = undefined;
     this.#maxVersion = 0;
     this.#lastGcVersion = lastGcVersion;
@@ -504,10 +506,10 @@ export class NodeState {
         ),
       );
     }
-    for (const [key, entry] of [...this.#entries]) {
-      if (kept.has(key)) continue;
+    for (const entry of this.#entries.values()) {
+      if (kept.has(entry.key)) continue;
       this.#forget(entry);
-      this.#entries.delete(key);
+      this.#entries.delete(entry.key);
       this.#sortedKeys = undefined;
     }
     this.#recomputeEarliestDeletion();
@@ -524,11 +526,11 @@ export class NodeState {
     const now = this.#clock.now();
     if (now < this.#earliestDeletionAtMs + gracePeriodMs) return;
     let lastGc = this.#lastGcVersion;
-    for (const [key, entry] of this.#entries) {
+    for (const entry of this.#entries.values()) {
       if (entry.status === "set" || now < entry.deletionScheduledAtMs + gracePeriodMs) continue;
       if (entry.version > lastGc) lastGc = entry.version;
       this.#forget(entry);
-      this.#entries.delete(key);
+      this.#entries.delete(entry.key);
       this.#sortedKeys = undefined;
     }
     this.#lastGcVersion = lastGc;
@@ -536,12 +538,14 @@ export class NodeState {
   }
 
   #recomputeEarliestDeletion(): void {
+    if (this.#scheduledCount === 0) {
+      this.#earliestDeletionAtMs = 0;
+      return;
+    }
     let earliest = Infinity;
-    if (this.#scheduledCount > 0) {
-      for (const entry of this.#entries.values()) {
-        if (entry.status !== "set" && entry.deletionScheduledAtMs < earliest) {
-          earliest = entry.deletionScheduledAtMs;
-        }
+    for (const entry of this.#entries.values()) {
+      if (entry.status !== "set" && entry.deletionScheduledAtMs < earliest) {
+        earliest = entry.deletionScheduledAtMs;
       }
     }
     this.#earliestDeletionAtMs = earliest;
