@@ -86,11 +86,7 @@ export class ByteWriter {
   /** Writes a non-negative safe integer as a u64. */
   u64(value: number): void {
     this.#reserve(8);
-    const low = value % TWO_POW_32;
-    const high = (value - low) / TWO_POW_32;
-    writeU32(this.#buf, this.#pos, low);
-    writeU32(this.#buf, this.#pos + 4, high);
-    this.#pos += 8;
+    this.#pos = writeU64(this.#buf, this.#pos, value);
   }
 
   /** Writes a bigint in [0, 2^64) as a u64. */
@@ -145,6 +141,17 @@ export class ByteWriter {
   finish(): Uint8Array {
     return this.#pos === this.#buf.length ? this.#buf : this.#buf.slice(0, this.#pos);
   }
+}
+
+/**
+ * Writes a non-negative safe integer as a little-endian u64 at `pos`
+ * (the caller checked the room) and returns the position after it.
+ */
+export function writeU64(buf: Uint8Array, pos: number, value: number): number {
+  const low = value % TWO_POW_32;
+  writeU32(buf, pos, low);
+  writeU32(buf, pos + 4, (value - low) / TWO_POW_32);
+  return pos + 8;
 }
 
 function writeU32(buf: Uint8Array, pos: number, value: number): void {

@@ -4,6 +4,7 @@
 // operation that would not fit its datagram (WIRE.md, "Size limit").
 
 import { zstdCompressSync, type ZstdOptions } from "node:zlib";
+import { writeU64 } from "./_binary.ts";
 
 /** The reference's block size before compression. */
 export const BLOCK_THRESHOLD = 16_384;
@@ -128,19 +129,6 @@ export class DeltaWriter {
     grown.set(this.#output.subarray(0, this.#outputLength));
     this.#output = grown;
   }
-}
-
-function writeU64(buf: Uint8Array, pos: number, value: number): void {
-  const low = value % 0x1_0000_0000;
-  const high = (value - low) / 0x1_0000_0000;
-  buf[pos] = low & 0xff;
-  buf[pos + 1] = (low >>> 8) & 0xff;
-  buf[pos + 2] = (low >>> 16) & 0xff;
-  buf[pos + 3] = (low >>> 24) & 0xff;
-  buf[pos + 4] = high & 0xff;
-  buf[pos + 5] = (high >>> 8) & 0xff;
-  buf[pos + 6] = (high >>> 16) & 0xff;
-  buf[pos + 7] = (high >>> 24) & 0xff;
 }
 
 /**

@@ -3,7 +3,7 @@
 // version order in one buffer, so a delta copies byte ranges instead of
 // re-encoding every key-value it sends.
 
-import { MAX_WIRE_STRING_BYTES } from "./_binary.ts";
+import { MAX_WIRE_STRING_BYTES, writeU64 } from "./_binary.ts";
 import type { DeletionStatus } from "./versioned_value.ts";
 
 const encoder = new TextEncoder();
@@ -43,17 +43,7 @@ export class KeyValueArena {
     buf[pos++] = 1;
     pos = writeString(buf, pos, entry.key);
     pos = writeString(buf, pos, entry.value);
-    const low = entry.version % 0x1_0000_0000;
-    const high = (entry.version - low) / 0x1_0000_0000;
-    buf[pos] = low & 0xff;
-    buf[pos + 1] = (low >>> 8) & 0xff;
-    buf[pos + 2] = (low >>> 16) & 0xff;
-    buf[pos + 3] = (low >>> 24) & 0xff;
-    buf[pos + 4] = high & 0xff;
-    buf[pos + 5] = (high >>> 8) & 0xff;
-    buf[pos + 6] = (high >>> 16) & 0xff;
-    buf[pos + 7] = (high >>> 24) & 0xff;
-    pos += 8;
+    pos = writeU64(buf, pos, entry.version);
     buf[pos++] = STATUS_CODE[entry.status];
     this.count++;
     this.offsets[this.count] = pos;

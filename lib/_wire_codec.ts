@@ -1,7 +1,7 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // Internal: digest and delta bodies of the wire format (WIRE.md).
 
-import { ByteReader, type ByteWriter } from "./_binary.ts";
+import { ByteReader, type ByteWriter, writeU64 } from "./_binary.ts";
 import { readBlockStream } from "./_block_stream.ts";
 import { compareIdInfos, type IdInfo, idInfo, readChitchatId } from "./_chitchat_id_info.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
@@ -29,20 +29,6 @@ export function writeDigest(writer: ByteWriter, digest: Digest): void {
     pos = writeU64(buf, pos, numbers[3 * i + 2]);
   }
   writer.advance(size);
-}
-
-function writeU64(buf: Uint8Array, pos: number, value: number): number {
-  const low = value % 0x1_0000_0000;
-  const high = (value - low) / 0x1_0000_0000;
-  buf[pos] = low & 0xff;
-  buf[pos + 1] = (low >>> 8) & 0xff;
-  buf[pos + 2] = (low >>> 16) & 0xff;
-  buf[pos + 3] = low >>> 24;
-  buf[pos + 4] = high & 0xff;
-  buf[pos + 5] = (high >>> 8) & 0xff;
-  buf[pos + 6] = (high >>> 16) & 0xff;
-  buf[pos + 7] = high >>> 24;
-  return pos + 8;
 }
 
 export function readDigest(reader: ByteReader): Digest {
