@@ -30,3 +30,23 @@ export async function* receiveUntilClosed(
     yield received;
   }
 }
+
+/**
+ * Checks the shape of an address given by a caller, naming `field` in the
+ * error (a host name is allowed: only its presence is checked here).
+ *
+ * @throws {TypeError} if it is not `{ hostname, port }` with a non-empty hostname.
+ * @throws {RangeError} if the port is not an integer in `[0, 65535]`.
+ */
+export function checkSocketAddress(addr: SocketAddress, field: string): SocketAddress {
+  if (addr === null || typeof addr !== "object") {
+    throw new TypeError(`Invalid ${field}: expected { hostname, port }`);
+  }
+  if (typeof addr.hostname !== "string" || addr.hostname === "") {
+    throw new TypeError(`Invalid ${field}.hostname: expected a non-empty string`);
+  }
+  if (!Number.isInteger(addr.port) || addr.port < 0 || addr.port > 65535) {
+    throw new RangeError(`Invalid ${field}.port: ${addr.port} is not in [0, 65535]`);
+  }
+  return addr;
+}

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { checkSocketAddress } from "./_socket_common.ts";
 import { ChannelSocket, type InFlight, type NetworkPort } from "./_channel_socket.ts";
 import { DecodeError } from "./decode_error.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
@@ -161,12 +162,7 @@ const keys = new WeakMap<SocketAddress, string>();
 function addressKey(addr: SocketAddress): string {
   let key = keys.get(addr);
   if (key !== undefined) return key;
-  if (addr === null || typeof addr !== "object" || typeof addr.hostname !== "string") {
-    throw new TypeError("Invalid socket address: expected { hostname, port }");
-  }
-  if (!Number.isInteger(addr.port) || addr.port < 0 || addr.port > 65535) {
-    throw new RangeError(`Invalid socket address port: ${addr.port} is not in [0, 65535]`);
-  }
+  checkSocketAddress(addr, "socket address");
   const canonical = canonicalSocketAddress(addr);
   key = `${canonical.hostname}:${canonical.port}`;
   keys.set(addr, key);
@@ -274,12 +270,9 @@ export class ChannelTransport implements Transport {
    * @throws {Deno.errors.AddrInUse} if a socket already holds the address.
    * @throws {TypeError} or {RangeError} if the address is malformed.
    */
-  open(listenAddr: SocketAddress): Promise<Socket> {
-    try {
-      return Promise.resolve(this.#open(listenAddr));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  // deno-lint-ignore require-await -- async turns a throw into a rejection.
+  async open(listenAddr: SocketAddress): Promise<Socket> {
+    return this.#open(listenAddr);
   }
 
   #open(listenAddr: SocketAddress): ChannelSocket {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkSocketAddress } from "./_socket_common.ts";
 import { Chitchat } from "./chitchat.ts";
 import { type ChitchatConfig, resolveChitchatConfig } from "./chitchat_config.ts";
 import { ChitchatHandle } from "./chitchat_handle.ts";
@@ -91,19 +92,6 @@ export interface SpawnChitchatOptions {
   readonly resolveDns?: ResolveDns;
 }
 
-function checkListenAddr(addr: SocketAddress): SocketAddress {
-  if (addr === null || typeof addr !== "object") {
-    throw new TypeError("Invalid listenAddr: expected { hostname, port }");
-  }
-  if (typeof addr.hostname !== "string" || addr.hostname === "") {
-    throw new TypeError("Invalid listenAddr.hostname: expected a non-empty string");
-  }
-  if (!Number.isInteger(addr.port) || addr.port < 0 || addr.port > 65535) {
-    throw new RangeError(`Invalid listenAddr.port: ${addr.port} is not in [0, 65535]`);
-  }
-  return addr;
-}
-
 function checkScheduler(scheduler: Scheduler): Scheduler {
   if (
     scheduler === null || typeof scheduler !== "object" ||
@@ -162,7 +150,10 @@ export async function spawnChitchat(
       `Invalid gossipIntervalMs: ${gossipIntervalMs} must be a positive finite number`,
     );
   }
-  const listenAddr = checkListenAddr(config.listenAddr ?? resolved.chitchatId.gossipAdvertiseAddr);
+  const listenAddr = checkSocketAddress(
+    config.listenAddr ?? resolved.chitchatId.gossipAdvertiseAddr,
+    "listenAddr",
+  );
   const scheduler = checkScheduler(options.scheduler ?? systemScheduler);
   const logger = options.logger ?? consoleLogger("warn");
   const random = options.random ?? Math.random;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { closedError, receiveUntilClosed } from "./_socket_common.ts";
+import { checkSocketAddress, closedError, receiveUntilClosed } from "./_socket_common.ts";
 import { DecodeError } from "./decode_error.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import type { ChitchatMessage } from "./message.ts";
@@ -69,16 +69,9 @@ export class UdpTransport implements Transport {
    * @throws {RangeError} if the port is not an integer in `[0, 65535]`.
    * @throws {Deno.errors.AddrInUse} if the address is taken.
    */
-  open(listenAddr: SocketAddress): Promise<Socket> {
-    try {
-      return Promise.resolve(this.#open(listenAddr));
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  #open(listenAddr: SocketAddress): Socket {
-    checkListenAddr(listenAddr);
+  // deno-lint-ignore require-await -- async turns a throw into a rejection.
+  async open(listenAddr: SocketAddress): Promise<Socket> {
+    checkSocketAddress(listenAddr, "listenAddr");
     if (typeof Deno.listenDatagram !== "function") {
       throw new TypeError(
         'Cannot open a UDP socket: Deno.listenDatagram is unavailable, run with --unstable-net or add "unstable": ["net"] to deno.json',
@@ -101,15 +94,6 @@ export class UdpTransport implements Transport {
       throw error;
     }
     return new UdpSocket(conn, this.#logger);
-  }
-}
-
-function checkListenAddr(addr: SocketAddress): void {
-  if (addr === null || typeof addr !== "object" || typeof addr.hostname !== "string") {
-    throw new TypeError("Invalid listen address: expected { hostname, port }");
-  }
-  if (!Number.isInteger(addr.port) || addr.port < 0 || addr.port > 65535) {
-    throw new RangeError(`Invalid listen address port: ${addr.port} is not in [0, 65535]`);
   }
 }
 
