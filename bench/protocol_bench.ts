@@ -12,7 +12,7 @@ import {
   KEY_COUNTS,
   MTU,
   NODE_COUNTS,
-} from "./_cluster_fixture.ts";
+} from "../tests/_cluster_fixture.ts";
 
 const only = Deno.env.get("CHITCHAT_BENCH_N");
 

@@ -7,7 +7,7 @@
 // b.start()/b.end(); the measured minute begins with the cluster's cold
 // start, then runs at steady state. CHITCHAT_BENCH_N=<n> runs one shape.
 
-import { startCluster } from "./_scenarios.ts";
+import { startCluster } from "../tests/_simulation/scenarios.ts";
 
 const VIRTUAL_MS = 60_000;
 const KEYS = 10;

@@ -2,7 +2,7 @@
 // Test support: bounded waits. Every timer started here is cleared, so the
 // op sanitizer stays quiet whichever side of a race wins.
 
-import type { LogFields, Logger } from "../lib/logger.ts";
+import type { LogFields, Logger } from "../lib/core/logger.ts";
 import { drainMicrotasks, type VirtualScheduler } from "./_virtual_scheduler.ts";
 
 /** Rejects with a labelled error if `promise` has not settled within `ms` (real time). */

@@ -4,7 +4,7 @@
 // prints the memory it takes as JSON.
 
 import { Digest } from "../mod.ts";
-import { benchCluster } from "../bench/_cluster_fixture.ts";
+import { benchCluster } from "./_cluster_fixture.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with --v8-flags=--expose-gc");

@@ -4,16 +4,16 @@
 // 127.0.0.1 with real time and short intervals. Both expose the same
 // waitUntil, so a scenario is written once and run on both.
 
-import { ChannelTransport } from "../lib/channel_transport.ts";
-import type { ChitchatHandle } from "../lib/chitchat_handle.ts";
-import { type ChitchatId, formatChitchatId } from "../lib/chitchat_id.ts";
-import type { Logger } from "../lib/logger.ts";
-import { seededRandom } from "../lib/random.ts";
-import { type Scheduler, systemScheduler } from "../lib/scheduler.ts";
-import { spawnChitchat, type SpawnChitchatConfig } from "../lib/spawn_chitchat.ts";
-import type { SocketAddress } from "../lib/socket_address.ts";
-import type { Transport } from "../lib/transport.ts";
-import { UdpTransport } from "../lib/udp_transport.ts";
+import { ChannelTransport } from "../lib/testing/channel_transport.ts";
+import type { ChitchatHandle } from "../lib/runtime/chitchat_handle.ts";
+import { type ChitchatId, formatChitchatId } from "../lib/core/chitchat_id.ts";
+import type { Logger } from "../lib/core/logger.ts";
+import { seededRandom } from "../lib/core/random.ts";
+import { type Scheduler, systemScheduler } from "../lib/runtime/scheduler.ts";
+import { spawnChitchat, type SpawnChitchatConfig } from "../lib/runtime/spawn_chitchat.ts";
+import type { SocketAddress } from "../lib/core/socket_address.ts";
+import type { Transport } from "../lib/runtime/transport.ts";
+import { UdpTransport } from "../lib/runtime/udp_transport.ts";
 import { advanceUntil, pollUntil, RecordingLogger } from "./_deadline.ts";
 import { VirtualScheduler } from "./_virtual_scheduler.ts";
 

@@ -5,7 +5,7 @@
 // without a single real timer.
 
 import { setImmediate } from "node:timers";
-import type { Scheduler, Timer } from "../lib/scheduler.ts";
+import type { Scheduler, Timer } from "../lib/runtime/scheduler.ts";
 
 interface Entry {
   readonly at: number;

@@ -1,0 +1,390 @@
+// Copyright the chitchat for Deno authors. MIT license.
+/**
+ * A small JSON HTTP API over one node: read the cluster state as this node
+ * sees it, write and delete this node's key-values. The handler works on a
+ * {@linkcode Chitchat} state machine and a `Request`, so it runs under
+ * `Deno.serve` and in tests alike.
+ *
+ * Routes:
+ * - `GET /`: the cluster state ({@linkcode ClusterStateJson});
+ * - `PUT /kv/<key>`: sets `<key>` to the request body (`?ttl=1`: with a TTL);
+ * - `DELETE /kv/<key>`: deletes `<key>` (`?afterTtl=1`: after the TTL).
+ *
+ * `<key>` is everything after `/kv/`, percent-decoded. Every response is
+ * JSON; errors are `{ "error": "..." }` with a 4xx status.
+ *
+ * @module
+ */
+
+import { MAX_WIRE_STRING_BYTES } from "../core/wire/_binary.ts";
+import { idKey } from "../core/_chitchat_id_info.ts";
+import type { Chitchat } from "../core/chitchat.ts";
+import { type ChitchatId, compareChitchatIds } from "../core/chitchat_id.ts";
+import type { NodeState } from "../core/node_state.ts";
+import { formatSocketAddress } from "../core/socket_address.ts";
+import type { DeletionStatus, VersionedValue } from "../core/versioned_value.ts";
+
+/**
+ * A node id as JSON: the generation as a decimal string (a u64 does not
+ * survive a JSON number), the address as `host:port`.
+ *
+ * @example
+ * ```ts
+ * import type { ChitchatIdJson } from "@chitchat/chitchat/http";
+ * import assert from "node:assert";
+ *
+ * const id: ChitchatIdJson = { nodeId: "n1", generationId: "18446744073709551615", gossipAdvertiseAddr: "[::1]:7280" };
+ * assert(BigInt(id.generationId) === 2n ** 64n - 1n);
+ * ```
+ */
+export interface ChitchatIdJson {
+  /** The node id. */
+  readonly nodeId: string;
+  /** The generation, in decimal. */
+  readonly generationId: string;
+  /** The gossip address, `host:port` (IPv6 in brackets). */
+  readonly gossipAdvertiseAddr: string;
+}
+
+/**
+ * One key-value of a node as JSON, tombstones included.
+ *
+ * @example
+ * ```ts
+ * import type { KeyValueJson } from "@chitchat/chitchat/http";
+ * import assert from "node:assert";
+ *
+ * const tombstone: KeyValueJson = { key: "color", value: "", version: 4, status: "deleted" };
+ * assert(tombstone.status === "deleted" && tombstone.value === "");
+ * ```
+ */
+export interface KeyValueJson {
+  /** The key. */
+  readonly key: string;
+  /** The value (empty for a tombstone). */
+  readonly value: string;
+  /** The owner's version of the write. */
+  readonly version: number;
+  /** `"set"`, `"deleted"` (a tombstone) or `"deleteAfterTtl"`. */
+  readonly status: DeletionStatus;
+}
+
+/**
+ * One node's state as JSON.
+ *
+ * @example
+ * ```ts
+ * import type { NodeStateJson } from "@chitchat/chitchat/http";
+ * import assert from "node:assert";
+ *
+ * const node: NodeStateJson = {
+ *   chitchatId: { nodeId: "n1", generationId: "1", gossipAdvertiseAddr: "127.0.0.1:10000" },
+ *   isLive: true, heartbeat: 12, maxVersion: 1, lastGcVersion: 0,
+ *   keyValues: [{ key: "role", value: "indexer", version: 1, status: "set" }],
+ * };
+ * assert(node.keyValues.length === 1);
+ * ```
+ */
+export interface NodeStateJson {
+  /** The node. */
+  readonly chitchatId: ChitchatIdJson;
+  /** Whether the node is in `Chitchat.liveNodes()`. */
+  readonly isLive: boolean;
+  /** The node's heartbeat as known here. */
+  readonly heartbeat: number;
+  /** The greatest version of the node's writes known here. */
+  readonly maxVersion: number;
+  /** The greatest version whose tombstone was collected. */
+  readonly lastGcVersion: number;
+  /** Every key-value in key order, tombstones included. */
+  readonly keyValues: readonly KeyValueJson[];
+}
+
+/**
+ * The cluster as one node sees it: the body of `GET /`.
+ *
+ * @example
+ * ```ts
+ * import { Chitchat } from "@chitchat/chitchat";
+ * import { type ClusterStateJson, clusterStateJson } from "@chitchat/chitchat/http";
+ * import assert from "node:assert";
+ *
+ * const chitchat = new Chitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 10000 } },
+ *   clusterId: "demo",
+ * });
+ * const state: ClusterStateJson = clusterStateJson(chitchat);
+ * assert.deepStrictEqual(state.liveNodes, [state.self]);
+ * ```
+ */
+export interface ClusterStateJson {
+  /** The cluster id. */
+  readonly clusterId: string;
+  /** This node. */
+  readonly self: ChitchatIdJson;
+  /** The live nodes, this node included, in id order (as `Chitchat.liveNodes()` lists them). */
+  readonly liveNodes: readonly ChitchatIdJson[];
+  /** The nodes considered dead and not yet collected, in id order. */
+  readonly deadNodes: readonly ChitchatIdJson[];
+  /** Every known node's state, in id order. */
+  readonly nodes: readonly NodeStateJson[];
+}
+
+/**
+ * A snapshot of the cluster state as one node sees it, ready for
+ * `JSON.stringify`.
+ *
+ * @param chitchat The node's state machine.
+ * @returns The snapshot; later changes do not affect it.
+ *
+ * @example
+ * ```ts
+ * import { Chitchat } from "@chitchat/chitchat";
+ * import { clusterStateJson } from "@chitchat/chitchat/http";
+ * import assert from "node:assert";
+ *
+ * const chitchat = new Chitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 7n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 10000 } },
+ *   clusterId: "demo",
+ * });
+ * chitchat.selfNodeState().set("role", "indexer");
+ * chitchat.selfNodeState().delete("role");
+ * const state = clusterStateJson(chitchat);
+ * assert.deepStrictEqual(state.self, { nodeId: "n1", generationId: "7", gossipAdvertiseAddr: "127.0.0.1:10000" });
+ * assert.deepStrictEqual(state.nodes[0].keyValues, [{ key: "role", value: "", version: 2, status: "deleted" }]);
+ * ```
+ */
+export function clusterStateJson(chitchat: Chitchat): ClusterStateJson {
+  const liveNodes = chitchat.liveNodes();
+  const liveKeys = new Set(liveNodes.map(idKey));
+  return {
+    clusterId: chitchat.clusterId,
+    self: chitchatIdJson(chitchat.selfChitchatId),
+    liveNodes: liveNodes.map(chitchatIdJson),
+    deadNodes: chitchat.deadNodes().sort(compareChitchatIds).map(chitchatIdJson),
+    nodes: chitchat.nodeStates().map((state) => nodeStateJson(state, liveKeys)),
+  };
+}
+
+function chitchatIdJson(id: ChitchatId): ChitchatIdJson {
+  return {
+    nodeId: id.nodeId,
+    generationId: id.generationId.toString(),
+    gossipAdvertiseAddr: formatSocketAddress(id.gossipAdvertiseAddr),
+  };
+}
+
+function nodeStateJson(state: NodeState, liveKeys: ReadonlySet<string>): NodeStateJson {
+  const keyValues: KeyValueJson[] = [];
+  for (const [key, value] of state.keyValuesIncludingDeleted()) {
+    keyValues.push(keyValueJson(key, value));
+  }
+  return {
+    chitchatId: chitchatIdJson(state.chitchatId),
+    isLive: liveKeys.has(idKey(state.chitchatId)),
+    heartbeat: state.heartbeat,
+    maxVersion: state.maxVersion,
+    lastGcVersion: state.lastGcVersion,
+    keyValues,
+  };
+}
+
+function keyValueJson(key: string, value: VersionedValue): KeyValueJson {
+  return { key, value: value.value, version: value.version, status: value.status };
+}
+
+/** A request the API refuses, with the status and message to answer. */
+class HttpApiError extends Error {
+  override name = "HttpApiError";
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+const KV_PREFIX = "/kv/";
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+function jsonResponse(
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify(body, null, 2) + "\n", {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+/**
+ * Creates the request handler of the HTTP API of one node. Pass it to
+ * `Deno.serve`. Bad requests get a 4xx JSON error, never an exception:
+ * unknown route 404, wrong method 405 (with `Allow`), malformed key escape,
+ * unknown query parameter or body that is not UTF-8 400, unknown key on
+ * `DELETE` 404, key or value too large for a datagram 413.
+ *
+ * @param chitchat The node's state machine (`ChitchatHandle.chitchat` for a running node).
+ * @returns A handler from `Request` to `Response`.
+ *
+ * @example Setting, reading and deleting a key without a network
+ * ```ts
+ * import { Chitchat } from "@chitchat/chitchat";
+ * import { createHttpHandler } from "@chitchat/chitchat/http";
+ * import assert from "node:assert";
+ *
+ * const chitchat = new Chitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 10000 } },
+ *   clusterId: "demo",
+ * });
+ * const handler = createHttpHandler(chitchat);
+ *
+ * const put = await handler(new Request("http://node/kv/a%2Fb", { method: "PUT", body: "red" }));
+ * assert.deepStrictEqual(await put.json(), { key: "a/b", value: "red", version: 1, status: "set" });
+ * assert(chitchat.selfNodeState().get("a/b") === "red");
+ *
+ * const state = await (await handler(new Request("http://node/"))).json();
+ * assert(state.clusterId === "demo" && state.nodes[0].keyValues[0].key === "a/b");
+ *
+ * const del = await handler(new Request("http://node/kv/a%2Fb", { method: "DELETE" }));
+ * assert(del.status === 200 && !chitchat.selfNodeState().has("a/b"));
+ * const missing = await handler(new Request("http://node/kv/nope", { method: "DELETE" }));
+ * assert(missing.status === 404 && (await missing.json()).error.includes("nope"));
+ * ```
+ */
+export function createHttpHandler(chitchat: Chitchat): (request: Request) => Promise<Response> {
+  return async (request: Request): Promise<Response> => {
+    try {
+      return await route(chitchat, request);
+    } catch (error) {
+      if (!(error instanceof HttpApiError)) throw error;
+      // Whatever body the client sent is not going to be read.
+      if (request.body !== null && !request.body.locked) await request.body.cancel();
+      return jsonResponse(error.status, { error: error.message }, error.headers);
+    }
+  };
+}
+
+async function route(chitchat: Chitchat, request: Request): Promise<Response> {
+  const url = new URL(request.url);
+  if (url.pathname === "/") {
+    requireMethod(request, ["GET"]);
+    queryFlags(url, []);
+    return jsonResponse(200, clusterStateJson(chitchat));
+  }
+  if (!url.pathname.startsWith(KV_PREFIX)) {
+    throw new HttpApiError(404, `No route for ${url.pathname}`);
+  }
+  const method = requireMethod(request, ["PUT", "DELETE"]);
+  const key = decodeKey(url.pathname.slice(KV_PREFIX.length));
+  const self = chitchat.selfNodeState();
+  switch (method) {
+    case "PUT": {
+      const { ttl } = queryFlags(url, ["ttl"]);
+      const value = await readValue(request);
+      try {
+        if (ttl) self.setWithTtl(key, value);
+        else self.set(key, value);
+      } catch (error) {
+        if (error instanceof RangeError) throw new HttpApiError(413, error.message);
+        throw error;
+      }
+      return jsonResponse(200, keyValueJson(key, self.getVersioned(key)!));
+    }
+    case "DELETE": {
+      const { afterTtl } = queryFlags(url, ["afterTtl"]);
+      // A tombstone is a deleted key: deleting it again must not revive or re-version it.
+      if (!self.has(key)) throw new HttpApiError(404, `No key "${key}" on this node`);
+      if (afterTtl) self.deleteAfterTtl(key);
+      else self.delete(key);
+      return jsonResponse(200, keyValueJson(key, self.getVersioned(key)!));
+    }
+  }
+}
+
+function requireMethod<const M extends string>(request: Request, allowed: readonly M[]): M {
+  const method = allowed.find((m) => m === request.method);
+  if (method === undefined) {
+    throw new HttpApiError(
+      405,
+      `Method ${request.method} not allowed: use ${allowed.join(" or ")}`,
+      { allow: allowed.join(", ") },
+    );
+  }
+  return method;
+}
+
+function decodeKey(encoded: string): string {
+  if (encoded === "") throw new HttpApiError(400, "Missing key: use /kv/<key>");
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new HttpApiError(400, `Invalid key "${encoded}": malformed percent-encoding`);
+  }
+}
+
+/** Reads the boolean query flags `names` (`1`/`true`/empty or `0`/`false`), refusing any other parameter. */
+function queryFlags<const N extends string>(
+  url: URL,
+  names: readonly N[],
+): Record<N, boolean> {
+  const flags = Object.fromEntries(names.map((name) => [name, false])) as Record<N, boolean>;
+  for (const [name, value] of url.searchParams) {
+    const flag = names.find((n) => n === name);
+    if (flag === undefined) {
+      const known = names.length === 0 ? "none" : names.join(", ");
+      throw new HttpApiError(400, `Unknown query parameter "${name}" (known: ${known})`);
+    }
+    if (value === "" || value === "1" || value === "true") flags[flag] = true;
+    else if (value === "0" || value === "false") flags[flag] = false;
+    else {
+      throw new HttpApiError(
+        400,
+        `Invalid query parameter ${name}="${value}": expected 1, true, 0 or false`,
+      );
+    }
+  }
+  return flags;
+}
+
+/** Reads the body as UTF-8, giving up as soon as it exceeds the largest value a node can store. */
+async function readValue(request: Request): Promise<string> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > MAX_WIRE_STRING_BYTES) {
+    throw new HttpApiError(
+      413,
+      `Cannot set value: length ${declared} exceeds ${MAX_WIRE_STRING_BYTES} bytes`,
+    );
+  }
+  if (request.body === null) return "";
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.byteLength;
+    if (length > MAX_WIRE_STRING_BYTES) {
+      await reader.cancel();
+      throw new HttpApiError(
+        413,
+        `Cannot set value: length exceeds ${MAX_WIRE_STRING_BYTES} bytes`,
+      );
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    throw new HttpApiError(400, "Invalid value: the body is not valid UTF-8");
+  }
+}

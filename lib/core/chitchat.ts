@@ -1,0 +1,596 @@
+// Copyright the chitchat for Deno authors. MIT license.
+/**
+ * {@linkcode Chitchat}: the gossip protocol state machine, without I/O.
+ *
+ * @module
+ */
+
+import { utf8ByteLength } from "./wire/_binary.ts";
+import { idInfo } from "./_chitchat_id_info.ts";
+import { shuffleRange } from "./_shuffle.ts";
+import { type ChitchatId, formatChitchatId } from "./chitchat_id.ts";
+import {
+  type ChitchatConfig,
+  resolveChitchatConfig,
+  type ResolvedChitchatConfig,
+} from "./chitchat_config.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { ClusterState } from "./cluster_state.ts";
+import type { Delta } from "./delta.ts";
+import { Digest, type DigestEntry } from "./digest.ts";
+import { FailureDetector } from "./failure_detector.ts";
+import type { LivenessRecord } from "./_liveness_record.ts";
+import type {
+  KeyChangeEvent,
+  KeyChangeSubscription,
+  SubscribeEventOptions,
+} from "./key_change_event.ts";
+import { type Logger, silentLogger } from "./logger.ts";
+import type { ChitchatMessage, SynMessage } from "./message.ts";
+import { MESSAGE_HEADER_BYTES } from "./message_codec.ts";
+import { MAX_DATAGRAM_BYTES, type NodeState } from "./node_state.ts";
+import type { RandomSource } from "./random.ts";
+import type { VersionedValue } from "./versioned_value.ts";
+
+/** Options of the {@linkcode Chitchat} constructor: where time and randomness come from. */
+export interface ChitchatOptions {
+  /**
+   * Time source for heartbeats, phi, grace periods and TTLs.
+   *
+   * @default {systemClock}
+   */
+  readonly clock?: Clock;
+  /**
+   * Random source for tie-breaking and digest sampling.
+   *
+   * @default {Math.random}
+   */
+  readonly random?: RandomSource;
+  /**
+   * Where protocol events (rejected deltas, resets, wrong cluster) are logged.
+   *
+   * @default {silentLogger}
+   */
+  readonly logger?: Logger;
+}
+
+/**
+ * Counters of what the state machine processed.
+ *
+ * @example
+ * ```ts
+ * import type { ChitchatMetrics } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const metrics: ChitchatMetrics = {
+ *   synReceived: 1, synAckReceived: 0, ackReceived: 0, badClusterReceived: 0, badClusterSent: 0,
+ *   nodeDeltasApplied: 0, nodeDeltasRejected: 0, nodeDeltasInvalid: 0, resets: 0, digestsTruncated: 0,
+ * };
+ * assert(metrics.synReceived === 1);
+ * ```
+ */
+export interface ChitchatMetrics {
+  /** SYN messages processed. */
+  readonly synReceived: number;
+  /** SYN-ACK messages processed. */
+  readonly synAckReceived: number;
+  /** ACK messages processed. */
+  readonly ackReceived: number;
+  /** BAD-CLUSTER replies received. */
+  readonly badClusterReceived: number;
+  /** SYNs from another cluster answered with BAD-CLUSTER. */
+  readonly badClusterSent: number;
+  /** Node deltas applied. */
+  readonly nodeDeltasApplied: number;
+  /** Node deltas refused by the acceptance rules. */
+  readonly nodeDeltasRejected: number;
+  /** Node deltas refused as inconsistent. */
+  readonly nodeDeltasInvalid: number;
+  /** Node states reset because a peer collected tombstones we had not seen. */
+  readonly resets: number;
+  /** Digests sampled because the whole digest could not fit one datagram. */
+  readonly digestsTruncated: number;
+}
+
+type MutableMetrics = { -readonly [K in keyof ChitchatMetrics]: ChitchatMetrics[K] };
+
+/**
+ * The chitchat protocol, without I/O: feed it received messages, send
+ * what it returns. The runtime ({@linkcode spawnChitchat}) drives it with a
+ * socket and a timer; tests and simulations drive it by hand.
+ *
+ * @example A full handshake between two nodes
+ * ```ts
+ * import { Chitchat } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const id = (port: number) => ({ nodeId: `node-${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } });
+ * const a = new Chitchat({ chitchatId: id(1), clusterId: "demo" });
+ * const b = new Chitchat({ chitchatId: id(2), clusterId: "demo" });
+ * a.selfNodeState().set("role", "indexer");
+ * b.selfNodeState().set("role", "searcher");
+ *
+ * const synAck = b.processMessage(a.createSynMessage())!;
+ * const ack = a.processMessage(synAck)!;
+ * b.processMessage(ack);
+ * // One handshake makes each node known to the other; the next one carries their key-values.
+ * b.processMessage(a.processMessage(b.processMessage(a.createSynMessage())!)!);
+ * assert(a.nodeState(id(2))?.get("role") === "searcher");
+ * assert(b.nodeState(id(1))?.get("role") === "indexer");
+ * ```
+ */
+export class Chitchat {
+  readonly #config: ResolvedChitchatConfig;
+  readonly #clock: Clock;
+  readonly #random: RandomSource;
+  readonly #logger: Logger;
+  readonly #clusterState: ClusterState;
+  readonly #failureDetector: FailureDetector;
+  readonly #self: NodeState;
+  readonly #selfKey: string;
+  readonly #clusterIdBytes: number;
+  #previousLive: readonly NodeState[] = [];
+  #previousVersions: readonly number[] = [];
+  #liveSnapshot: readonly NodeState[] = [];
+  #liveWatchers: ((nodes: readonly NodeState[]) => void)[] = [];
+  readonly #metrics: MutableMetrics = {
+    synReceived: 0,
+    synAckReceived: 0,
+    ackReceived: 0,
+    badClusterReceived: 0,
+    badClusterSent: 0,
+    nodeDeltasApplied: 0,
+    nodeDeltasRejected: 0,
+    nodeDeltasInvalid: 0,
+    resets: 0,
+    digestsTruncated: 0,
+  };
+
+  /**
+   * Creates the state machine of one node; its heartbeat starts at 1 so
+   * peers see it alive at once.
+   *
+   * @param config Identity, cluster, failure detector, grace periods, hooks.
+   * @param options Clock, random source, logger.
+   * @throws {TypeError} or {RangeError} naming the invalid config field.
+   */
+  constructor(config: ChitchatConfig, options: ChitchatOptions = {}) {
+    this.#config = resolveChitchatConfig(config);
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#logger = options.logger ?? silentLogger;
+    this.#clusterState = new ClusterState({
+      clock: this.#clock,
+      random: this.#random,
+      logger: this.#logger,
+    });
+    this.#failureDetector = new FailureDetector(this.#config.failureDetector, this.#clock);
+    this.#self = this.#clusterState.nodeStateOrInit(this.#config.chitchatId);
+    this.#selfKey = this.#self._idInfo.key;
+    this.#clusterIdBytes = utf8ByteLength(this.#config.clusterId);
+    this.#self._incrementHeartbeat();
+    for (const [key, value] of this.#config.initialKeyValues) this.#self.set(key, value);
+    this.#previousLive = [this.#self];
+    this.#previousVersions = [this.#self.maxVersion];
+    this.#liveSnapshot = this.#computeLiveSnapshot();
+  }
+
+  /** The configuration in use, with defaults filled in. */
+  get config(): ResolvedChitchatConfig {
+    return this.#config;
+  }
+
+  /** This node's id. */
+  get selfChitchatId(): ChitchatId {
+    return this.#self.chitchatId;
+  }
+
+  /** The cluster this node belongs to. */
+  get clusterId(): string {
+    return this.#config.clusterId;
+  }
+
+  /** Every node's state. */
+  get clusterState(): ClusterState {
+    return this.#clusterState;
+  }
+
+  /** The failure detector. */
+  get failureDetector(): FailureDetector {
+    return this.#failureDetector;
+  }
+
+  /** The clock in use. */
+  get clock(): Clock {
+    return this.#clock;
+  }
+
+  /** Counters of processed messages and deltas. */
+  get metrics(): ChitchatMetrics {
+    return { ...this.#metrics };
+  }
+
+  /**
+   * This node's own state: write your key-values here.
+   *
+   * @returns The state.
+   */
+  selfNodeState(): NodeState {
+    return this.#self;
+  }
+
+  /**
+   * The state of a node.
+   *
+   * @param chitchatId The node.
+   * @returns Its state, or `undefined` if unknown.
+   */
+  nodeState(chitchatId: ChitchatId): NodeState | undefined {
+    return this.#clusterState.nodeState(chitchatId);
+  }
+
+  /**
+   * Every known node's state, in id order.
+   *
+   * @returns The states.
+   */
+  nodeStates(): readonly NodeState[] {
+    return this.#clusterState.nodeStates();
+  }
+
+  /** The nodes scheduled for deletion: dead past half the grace period, no longer gossiped. */
+  scheduledForDeletionNodes(): ChitchatId[] {
+    return this.#failureDetector.scheduledForDeletionNodes();
+  }
+
+  /**
+   * The SYN that starts a handshake: our digest (nodes scheduled for
+   * deletion left out). If the digest cannot fit one datagram (beyond
+   * about 1,280 nodes) a random sample that fits is sent, always with
+   * this node in it.
+   *
+   * @returns The message.
+   */
+  createSynMessage(): SynMessage {
+    const excluded = this.scheduledForDeletionNodes();
+    const budget = MAX_DATAGRAM_BYTES - MESSAGE_HEADER_BYTES - 2 - this.#clusterIdBytes;
+    const digest = this.#fitDigest(this.#clusterState.computeDigest(excluded), budget);
+    return { type: "syn", clusterId: this.#config.clusterId, digest };
+  }
+
+  /**
+   * Bumps this node's heartbeat (the runtime does it once per round; every
+   * processed message does it too).
+   */
+  updateSelfHeartbeat(): void {
+    this.#self._incrementHeartbeat();
+  }
+
+  /**
+   * Handles a received message and returns the reply to send, if any:
+   * SYN from another cluster gets BAD-CLUSTER; SYN gets SYN-ACK (our
+   * digest and what the peer misses); SYN-ACK is applied and gets ACK
+   * (what the peer misses); ACK is applied. Invalid content is refused
+   * and logged; this never throws on peer data.
+   *
+   * @param message A decoded message.
+   * @returns The reply, or `undefined`.
+   */
+  processMessage(message: ChitchatMessage): ChitchatMessage | undefined {
+    this.updateSelfHeartbeat();
+    switch (message.type) {
+      case "syn": {
+        this.#metrics.synReceived++;
+        if (message.clusterId !== this.#config.clusterId) {
+          this.#metrics.badClusterSent++;
+          this.#logger.warn("Received a SYN addressed to another cluster", {
+            ourClusterId: this.#config.clusterId,
+            theirClusterId: message.clusterId,
+          });
+          return { type: "badCluster" };
+        }
+        this.#reportHeartbeats(message.digest);
+        const excluded = this.scheduledForDeletionNodes();
+        let digest = this.#clusterState.computeDigest(excluded);
+        const room = MAX_DATAGRAM_BYTES - MESSAGE_HEADER_BYTES;
+        // The reference sends its whole digest; past one datagram it would
+        // underflow its budget. Beyond that we keep half the room for the delta.
+        if (digest.byteLength > room - 1) digest = this.#fitDigest(digest, Math.floor(room / 2));
+        const delta = this.#clusterState.computeDelta(
+          message.digest,
+          room - digest.byteLength,
+          excluded,
+        );
+        return { type: "synAck", digest, delta };
+      }
+      case "synAck": {
+        this.#metrics.synAckReceived++;
+        this.#reportHeartbeats(message.digest);
+        this.#applyDelta(message);
+        const delta = this.#clusterState.computeDelta(
+          message.digest,
+          MAX_DATAGRAM_BYTES - MESSAGE_HEADER_BYTES,
+          this.scheduledForDeletionNodes(),
+        );
+        return { type: "ack", delta };
+      }
+      case "ack":
+        this.#metrics.ackReceived++;
+        this.#applyDelta(message);
+        return undefined;
+      case "badCluster":
+        this.#metrics.badClusterReceived++;
+        this.#logger.warn("A peer rejected our SYN: it belongs to another cluster");
+        return undefined;
+      default:
+        this.#logger.warn("Ignored a message of unknown type", {
+          type: String((message as { type: unknown }).type),
+        });
+        return undefined;
+    }
+  }
+
+  #applyDelta(message: { readonly delta: Delta }): void {
+    const result = this.#clusterState.applyDelta(message.delta);
+    this.#metrics.nodeDeltasApplied += result.applied;
+    this.#metrics.nodeDeltasRejected += result.rejected;
+    this.#metrics.nodeDeltasInvalid += result.invalid;
+    if (!result.reset) return;
+    this.#metrics.resets++;
+    const callback = this.#config.catchupCallback;
+    if (callback === undefined) return;
+    try {
+      callback();
+    } catch (error) {
+      this.#logger.error("The catch-up callback threw", { error });
+    }
+  }
+
+  /** Keeps `self` and a random sample of the other lines that fits `budget` bytes. */
+  #fitDigest(digest: Digest, budget: number): Digest {
+    if (digest.byteLength <= budget) return digest;
+    this.#metrics.digestsTruncated++;
+    const entries = [...digest.entries()];
+    const selfIndex = entries.findIndex((entry) => entry.chitchatId === this.#self.chitchatId);
+    if (selfIndex > 0) [entries[0], entries[selfIndex]] = [entries[selfIndex], entries[0]];
+    shuffleRange(entries, selfIndex === -1 ? 0 : 1, entries.length, this.#random);
+    const kept: DigestEntry[] = [];
+    let length = 2;
+    for (const entry of entries) {
+      const line = idInfo(entry.chitchatId).bytes.length + 24;
+      if (length + line > budget) continue;
+      length += line;
+      kept.push(entry);
+    }
+    return new Digest(kept);
+  }
+
+  #reportHeartbeats(digest: Digest): void {
+    this.#reporting = digest;
+    this.#clusterState._forEachDigestLine(digest, this.#reportHeartbeat);
+    this.#reporting = undefined;
+  }
+
+  #reporting: Digest | undefined;
+
+  #reportHeartbeat = (state: NodeState | undefined, line: number, key: string): void => {
+    if (key === this.#selfKey) return;
+    const digest = this.#reporting!;
+    const heartbeat = digest._numbers[3 * line];
+    if (state === undefined) {
+      const id = digest._ids[line];
+      const lastHeartbeat = this.#clusterState.lastHeartbeatIfDeleted(id);
+      // A node we collected comes back only with a newer heartbeat.
+      if (lastHeartbeat !== undefined && lastHeartbeat >= heartbeat) return;
+      state = this.#clusterState.nodeStateOrInit(id);
+    }
+    if (state._observeHeartbeat(heartbeat)) {
+      this.#failureDetector._reportRecord(this.#livenessOf(state));
+    }
+  };
+
+  /** The detector's record of a node, cached on its state: rounds visit every node. */
+  #livenessOf(state: NodeState): LivenessRecord {
+    let record = state._liveness;
+    if (record === undefined || record.dropped) {
+      record = this.#failureDetector._record(state.chitchatId);
+      state._liveness = record;
+    }
+    return record;
+  }
+
+  /**
+   * Collects tombstones and TTL'd keys past `markedForDeletionGracePeriodMs`.
+   */
+  gcKeysMarkedForDeletion(): void {
+    this.#clusterState.gcKeysMarkedForDeletion(this.#config.markedForDeletionGracePeriodMs);
+  }
+
+  /**
+   * Re-evaluates every node with the failure detector, notifies live-node
+   * watchers if the set of live nodes or one of their max versions changed,
+   * and removes nodes dead for the whole grace period.
+   */
+  updateNodesLiveness(): void {
+    // One pass in id order; the live set is compared with the previous one
+    // element by element, without building maps every round.
+    const live: NodeState[] = [];
+    const versions: number[] = [];
+    for (const state of this.#clusterState.nodeStates()) {
+      if (state !== this.#self && !this.#failureDetector._updateRecord(this.#livenessOf(state))) {
+        continue;
+      }
+      live.push(state);
+      versions.push(state.maxVersion);
+    }
+    if (!sameLiveSet(live, versions, this.#previousLive, this.#previousVersions)) {
+      this.#previousLive = live;
+      this.#previousVersions = versions;
+      this.#liveSnapshot = this.#computeLiveSnapshot();
+      const snapshot = this.#liveSnapshot;
+      for (const watcher of this.#liveWatchers) {
+        try {
+          watcher(snapshot);
+        } catch (error) {
+          this.#logger.error("A live-nodes watcher threw", { error });
+        }
+      }
+    }
+    for (const id of this.#failureDetector.garbageCollect()) {
+      if (idInfo(id).key === this.#selfKey) {
+        this.#logger.error("The failure detector collected this node itself");
+        continue;
+      }
+      this.#clusterState.removeNode(id);
+      this.#logger.info("Garbage collected a dead node", { node: formatChitchatId(id) });
+    }
+  }
+
+  #isLiveForUser(state: NodeState): boolean {
+    const predicate = this.#config.extraLivenessPredicate;
+    if (predicate === undefined) return true;
+    try {
+      return predicate(state);
+    } catch (error) {
+      this.#logger.error("The extra liveness predicate threw", { error });
+      return false;
+    }
+  }
+
+  #computeLiveSnapshot(): readonly NodeState[] {
+    return Object.freeze(this.#liveStates().filter((state) => this.#isLiveForUser(state)));
+  }
+
+  /** This node and the nodes the failure detector considers live, in id order. */
+  #liveStates(): NodeState[] {
+    return this.#clusterState.nodeStates().filter((state) =>
+      state === this.#self ||
+      (state._liveness?.live ?? this.#failureDetector.isLive(state.chitchatId))
+    );
+  }
+
+  /**
+   * The live nodes, in id order: this node and the nodes the failure
+   * detector considers live, each kept only if `extraLivenessPredicate`
+   * accepts it.
+   *
+   * @returns The ids.
+   */
+  liveNodes(): ChitchatId[] {
+    return this.#liveStates()
+      .filter((state) => this.#isLiveForUser(state))
+      .map((state) => state.chitchatId);
+  }
+
+  /**
+   * The nodes the failure detector considers dead (not yet collected).
+   *
+   * @returns The ids.
+   */
+  deadNodes(): ChitchatId[] {
+    return [...this.#failureDetector.deadNodes()];
+  }
+
+  /**
+   * The live nodes' states as of the last liveness update.
+   *
+   * @returns The snapshot (the array is frozen; the states are live views).
+   */
+  liveNodesSnapshot(): readonly NodeState[] {
+    return this.#liveSnapshot;
+  }
+
+  /**
+   * Calls `callback` whenever the set of live nodes or the max version of
+   * one of them changes (heartbeats alone do not count), with the new
+   * snapshot.
+   *
+   * @param callback Receives the live nodes' states.
+   * @returns A subscription to dispose.
+   */
+  watchLiveNodes(callback: (nodes: readonly NodeState[]) => void): KeyChangeSubscription {
+    this.#liveWatchers = [...this.#liveWatchers, callback];
+    const unsubscribe = (): void => {
+      this.#liveWatchers = this.#liveWatchers.filter((w) => w !== callback);
+    };
+    return { unsubscribe, [Symbol.dispose]: unsubscribe };
+  }
+
+  /**
+   * Calls `callback` for every change of a key starting with `prefix`, on
+   * any node. Deletions reach only subscribers that pass `includeDeleted`.
+   *
+   * @param prefix Key prefix (`""` for all keys); stripped from the event's key.
+   * @param callback Runs synchronously inside the state update: keep it short.
+   * @param options Whether to include deletions.
+   * @returns A subscription to dispose.
+   */
+  subscribeEvent(
+    prefix: string,
+    callback: (event: KeyChangeEvent) => void,
+    options?: SubscribeEventOptions,
+  ): KeyChangeSubscription {
+    return this.#clusterState.listeners.subscribe(prefix, callback, options);
+  }
+
+  /**
+   * Replaces a node's state with a snapshot fetched out of band (after a
+   * `catchupCallback`). Newer values are stored and notified; keys absent
+   * from the snapshot are dropped without a tombstone. Refused (returns
+   * `false`) when the node was garbage collected recently, when our copy is
+   * already as recent, or when the snapshot is older than our GC horizon.
+   *
+   * @param chitchatId The node.
+   * @param keyValues The snapshot's key-values.
+   * @param maxVersion The snapshot's max version.
+   * @param lastGcVersion The snapshot's last GC version.
+   * @returns Whether the state was replaced.
+   */
+  resetNodeState(
+    chitchatId: ChitchatId,
+    keyValues: Iterable<readonly [string, VersionedValue]>,
+    maxVersion: number,
+    lastGcVersion: number,
+  ): boolean {
+    if (!Number.isSafeInteger(maxVersion) || maxVersion < 0) {
+      throw new RangeError(`Invalid maxVersion: ${maxVersion}`);
+    }
+    if (!Number.isSafeInteger(lastGcVersion) || lastGcVersion < 0) {
+      throw new RangeError(`Invalid lastGcVersion: ${lastGcVersion}`);
+    }
+    let state = this.#clusterState.nodeState(chitchatId);
+    if (state === undefined) {
+      if (this.#clusterState.lastHeartbeatIfDeleted(chitchatId) !== undefined) return false;
+      state = this.#clusterState.nodeStateOrInit(chitchatId);
+    }
+    if (state.maxVersion >= maxVersion) return false;
+    if (maxVersion < state.lastGcVersion) return false;
+    const entries = [...keyValues];
+    for (const [key, value] of entries) {
+      if (
+        typeof key !== "string" || !Number.isSafeInteger(value.version) || value.version < 1 ||
+        value.version > maxVersion
+      ) {
+        throw new RangeError(`Invalid key-value "${key}": its version must be in [1, maxVersion]`);
+      }
+    }
+    // Keep the node tracked so it is eventually collected, without a
+    // heartbeat that would make it look alive.
+    this.#failureDetector.track(state.chitchatId);
+    state._replaceWith(entries, maxVersion, Math.max(lastGcVersion, state.lastGcVersion));
+    return true;
+  }
+}
+
+function sameLiveSet(
+  live: readonly NodeState[],
+  versions: readonly number[],
+  previousLive: readonly NodeState[],
+  previousVersions: readonly number[],
+): boolean {
+  if (live.length !== previousLive.length) return false;
+  for (let i = 0; i < live.length; i++) {
+    if (live[i] !== previousLive[i] || versions[i] !== previousVersions[i]) return false;
+  }
+  return true;
+}

@@ -1,0 +1,177 @@
+// Copyright the chitchat for Deno authors. MIT license.
+/**
+ * Configuration of the protocol state machine.
+ *
+ * @module
+ */
+
+import { utf8ByteLength } from "./wire/_binary.ts";
+import { idInfo } from "./_chitchat_id_info.ts";
+import type { ChitchatId } from "./chitchat_id.ts";
+import { DEFAULT_FAILURE_DETECTOR_CONFIG, type FailureDetectorConfig } from "./failure_detector.ts";
+import type { NodeState } from "./node_state.ts";
+
+/** Default tombstone and TTL grace period: 2 hours, as the reference. */
+export const DEFAULT_MARKED_FOR_DELETION_GRACE_PERIOD_MS = 2 * 60 * 60 * 1_000;
+
+/**
+ * Configuration of a {@linkcode Chitchat} state machine.
+ *
+ * @example
+ * ```ts
+ * import type { ChitchatConfig } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const config: ChitchatConfig = {
+ *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 10000 } },
+ *   clusterId: "prod",
+ *   failureDetector: { initialIntervalMs: 1_000 },
+ * };
+ * assert(config.clusterId === "prod");
+ * ```
+ */
+export interface ChitchatConfig {
+  /** This node's identity. */
+  readonly chitchatId: ChitchatId;
+  /** Nodes only gossip with nodes of the same cluster id. */
+  readonly clusterId: string;
+  /**
+   * Failure detector settings; missing ones take the defaults.
+   *
+   * @default {DEFAULT_FAILURE_DETECTOR_CONFIG}
+   */
+  readonly failureDetector?: Partial<FailureDetectorConfig>;
+  /**
+   * How long tombstones and TTL'd keys are kept before collection.
+   *
+   * @default {7_200_000}
+   */
+  readonly markedForDeletionGracePeriodMs?: number;
+  /**
+   * Called when a node state had to be reset because a peer collected
+   * tombstones we never saw: a hook to catch up out of band (then call
+   * `Chitchat.resetNodeState`).
+   *
+   * @default {undefined}
+   */
+  readonly catchupCallback?: () => void;
+  /**
+   * An extra condition for a node to be listed as live (for example:
+   * it has published a `READY` key).
+   *
+   * @default {undefined}
+   */
+  readonly extraLivenessPredicate?: (state: NodeState) => boolean;
+  /**
+   * Key-values this node starts with.
+   *
+   * @default {[]}
+   */
+  readonly initialKeyValues?: Iterable<readonly [string, string]>;
+}
+
+/**
+ * A configuration with every default filled in.
+ *
+ * @example
+ * ```ts
+ * import { resolveChitchatConfig } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const config = resolveChitchatConfig({
+ *   chitchatId: { nodeId: "n", generationId: 0n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 1 } },
+ *   clusterId: "c",
+ * });
+ * assert(config.failureDetector.phiThreshold === 8);
+ * ```
+ */
+export interface ResolvedChitchatConfig {
+  /** This node's identity (canonical). */
+  readonly chitchatId: ChitchatId;
+  /** The cluster id. */
+  readonly clusterId: string;
+  /** Failure detector settings. */
+  readonly failureDetector: FailureDetectorConfig;
+  /** Tombstone and TTL grace period. */
+  readonly markedForDeletionGracePeriodMs: number;
+  /** Catch-up hook. */
+  readonly catchupCallback: (() => void) | undefined;
+  /** Extra liveness condition. */
+  readonly extraLivenessPredicate: ((state: NodeState) => boolean) | undefined;
+  /** Initial key-values. */
+  readonly initialKeyValues: readonly (readonly [string, string])[];
+}
+
+function positive(field: string, value: unknown, integer = false): number {
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(`Invalid ${field}: expected a number, got ${typeof value}`);
+  }
+  if (!(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    throw new RangeError(
+      `Invalid ${field}: ${value} must be a positive${integer ? " integer" : " finite number"}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Checks a configuration and fills in the defaults.
+ *
+ * @param config The configuration.
+ * @returns The resolved configuration.
+ * @throws {TypeError} if a field has the wrong type.
+ * @throws {RangeError} if a field is out of range (non-positive phi or period, node id over 65,535 bytes, ...).
+ *
+ * @example
+ * ```ts
+ * import { resolveChitchatConfig } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const chitchatId = { nodeId: "n", generationId: 0n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 1 } };
+ * assert.throws(() => resolveChitchatConfig({ chitchatId, clusterId: "c", failureDetector: { phiThreshold: 0 } }), RangeError);
+ * ```
+ */
+export function resolveChitchatConfig(config: ChitchatConfig): ResolvedChitchatConfig {
+  if (config === null || typeof config !== "object") {
+    throw new TypeError("Invalid config: expected an object");
+  }
+  const chitchatId = idInfo(config.chitchatId).id;
+  if (typeof config.clusterId !== "string") {
+    throw new TypeError("Invalid clusterId: expected a string");
+  }
+  if (utf8ByteLength(config.clusterId) > 0xffff) {
+    throw new RangeError("Invalid clusterId: longer than 65535 bytes");
+  }
+  const failureDetector = { ...DEFAULT_FAILURE_DETECTOR_CONFIG, ...config.failureDetector };
+  positive("failureDetector.phiThreshold", failureDetector.phiThreshold);
+  positive("failureDetector.samplingWindowSize", failureDetector.samplingWindowSize, true);
+  positive("failureDetector.maxIntervalMs", failureDetector.maxIntervalMs);
+  positive("failureDetector.initialIntervalMs", failureDetector.initialIntervalMs);
+  positive("failureDetector.deadNodeGracePeriodMs", failureDetector.deadNodeGracePeriodMs);
+  const markedForDeletionGracePeriodMs = positive(
+    "markedForDeletionGracePeriodMs",
+    config.markedForDeletionGracePeriodMs ?? DEFAULT_MARKED_FOR_DELETION_GRACE_PERIOD_MS,
+  );
+  for (
+    const [name, hook] of [
+      ["catchupCallback", config.catchupCallback],
+      ["extraLivenessPredicate", config.extraLivenessPredicate],
+    ] as const
+  ) {
+    if (hook !== undefined && typeof hook !== "function") {
+      throw new TypeError(`Invalid ${name}: expected a function`);
+    }
+  }
+  const initialKeyValues = [...(config.initialKeyValues ?? [])].map(([key, value]) =>
+    [key, value] as const
+  );
+  return {
+    chitchatId,
+    clusterId: config.clusterId,
+    failureDetector: Object.freeze(failureDetector),
+    markedForDeletionGracePeriodMs,
+    catchupCallback: config.catchupCallback,
+    extraLivenessPredicate: config.extraLivenessPredicate,
+    initialKeyValues,
+  };
+}

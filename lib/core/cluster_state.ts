@@ -1,0 +1,538 @@
+// Copyright the chitchat for Deno authors. MIT license.
+/**
+ * {@linkcode ClusterState}: every node's state, and Scuttlebutt
+ * reconciliation (digests and deltas) over it.
+ *
+ * @module
+ */
+
+import { compareIdInfos, idInfo, idKey } from "./_chitchat_id_info.ts";
+import { DeltaWriter } from "./wire/_delta_writer.ts";
+import { shuffleRange } from "./_shuffle.ts";
+import type { ChitchatId } from "./chitchat_id.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { Delta, type NodeDelta } from "./delta.ts";
+import { Digest } from "./digest.ts";
+import { KeyChangeListeners } from "./key_change_event.ts";
+import { type Logger, silentLogger } from "./logger.ts";
+import { NodeState } from "./node_state.ts";
+import type { RandomSource } from "./random.ts";
+import { formatChitchatId } from "./chitchat_id.ts";
+
+/** How many garbage-collected nodes are remembered, so peers lagging behind cannot resurrect them. */
+export const GARBAGE_COLLECTED_NODE_HISTORY_SIZE = 500;
+
+/** Options of the {@linkcode ClusterState} constructor. */
+export interface ClusterStateOptions {
+  /**
+   * Time source for tombstones and TTLs.
+   *
+   * @default {systemClock}
+   */
+  readonly clock?: Clock;
+  /**
+   * Breaks ties between equally stale nodes when building a delta.
+   *
+   * @default {Math.random}
+   */
+  readonly random?: RandomSource;
+  /**
+   * Key-change subscribers of every node state.
+   *
+   * @default {a private registry}
+   */
+  readonly listeners?: KeyChangeListeners;
+  /**
+   * Where rejected deltas are reported.
+   *
+   * @default {silentLogger}
+   */
+  readonly logger?: Logger;
+}
+
+/**
+ * What {@linkcode ClusterState.applyDelta} did.
+ *
+ * @example
+ * ```ts
+ * import type { ApplyDeltaResult } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const result: ApplyDeltaResult = { reset: false, applied: 1, rejected: 0, invalid: 0, unknown: 0 };
+ * assert(!result.reset);
+ * ```
+ */
+export interface ApplyDeltaResult {
+  /** Whether a node had to be reset (we were behind its tombstone collection). */
+  readonly reset: boolean;
+  /** Node deltas applied. */
+  readonly applied: number;
+  /** Node deltas refused by the acceptance rules (stale, from the future, inapplicable). */
+  readonly rejected: number;
+  /** Node deltas refused because they are inconsistent (versions out of order, bad values). */
+  readonly invalid: number;
+  /** Node deltas about nodes we do not know (ignored, as in the reference). */
+  readonly unknown: number;
+}
+
+interface StaleNode {
+  readonly state: NodeState;
+  readonly fromVersionExcluded: number;
+  readonly unknown: boolean;
+  /** Max version for unknown nodes (lower first), stale count for known ones (higher first). */
+  readonly score: number;
+}
+
+function comparePriority(a: StaleNode, b: StaleNode): number {
+  if (a.unknown !== b.unknown) return a.unknown ? -1 : 1;
+  return a.unknown ? a.score - b.score : b.score - a.score;
+}
+
+/**
+ * The states of every node this node knows about, with Scuttlebutt
+ * reconciliation: {@linkcode ClusterState.computeDigest},
+ * {@linkcode ClusterState.computeDelta} and {@linkcode ClusterState.applyDelta}.
+ *
+ * @example Bringing a peer up to date
+ * ```ts
+ * import { ClusterState, Digest } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const id = { nodeId: "a", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 7001 } };
+ * const ours = new ClusterState();
+ * ours.nodeStateOrInit(id).set("color", "red");
+ *
+ * const theirs = new ClusterState();
+ * theirs.nodeStateOrInit(id); // a peer learns of a node from a digest first
+ * const delta = ours.computeDelta(theirs.computeDigest(), 65_503);
+ * theirs.applyDelta(delta);
+ * assert(theirs.nodeState(id)?.get("color") === "red");
+ * assert(ours.computeDelta(theirs.computeDigest(), 65_503).isEmpty);
+ * ```
+ */
+export class ClusterState {
+  readonly #clock: Clock;
+  readonly #random: RandomSource;
+  readonly #listeners: KeyChangeListeners;
+  readonly #logger: Logger;
+  readonly #nodes = new Map<string, NodeState>();
+  // Node states in id order. New nodes wait in #added and are merged in on
+  // the next read: a digest can introduce a thousand nodes at once, and
+  // readers walking the previous array keep a consistent snapshot.
+  #sortedStates: readonly NodeState[] = [];
+  #added: NodeState[] = [];
+  // The ids and keys of #sorted, for digests (rebuilt when membership changes).
+  #digestIds: readonly ChitchatId[] | undefined;
+  #digestKeys: readonly string[] | undefined;
+  #digestIdBytes = 0;
+  readonly #garbageCollected = new Map<string, number>();
+
+  /**
+   * Creates an empty cluster state.
+   *
+   * @param options Clock, random source, listeners, logger.
+   */
+  constructor(options: ClusterStateOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#listeners = options.listeners ?? new KeyChangeListeners(options.logger);
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  /** The key-change subscribers shared by every node state. */
+  get listeners(): KeyChangeListeners {
+    return this.#listeners;
+  }
+
+  /** Number of nodes. */
+  get size(): number {
+    return this.#nodes.size;
+  }
+
+  /**
+   * The state of a node.
+   *
+   * @param chitchatId The node.
+   * @returns Its state, or `undefined` if unknown.
+   */
+  nodeState(chitchatId: ChitchatId): NodeState | undefined {
+    return this.#nodes.get(idKey(chitchatId));
+  }
+
+  /** The node states in id order, with the nodes added since the last read merged in. */
+  #sorted(): readonly NodeState[] {
+    if (this.#added.length > 0) {
+      const added = this.#added.sort((a, b) => compareIdInfos(a._idInfo, b._idInfo));
+      const current = this.#sortedStates;
+      const merged: NodeState[] = [];
+      let i = 0;
+      let j = 0;
+      while (i < current.length || j < added.length) {
+        if (
+          j === added.length ||
+          (i < current.length && compareIdInfos(current[i]._idInfo, added[j]._idInfo) < 0)
+        ) {
+          merged.push(current[i++]);
+        } else {
+          merged.push(added[j++]);
+        }
+      }
+      this.#sortedStates = merged;
+      this.#added = [];
+    }
+    return this.#sortedStates;
+  }
+
+  /** Id keys of the sorted states (and ids, and their encoded size), rebuilt when the membership changes. */
+  #sortedKeys(): readonly string[] {
+    if (this.#digestKeys === undefined) {
+      const sorted = this.#sorted();
+      this.#digestIds = sorted.map((state) => state.chitchatId);
+      this.#digestKeys = sorted.map((state) => state._idInfo.key);
+      this.#digestIdBytes = sorted.reduce((n, state) => n + state._idInfo.bytes.length + 24, 0);
+    }
+    return this.#digestKeys;
+  }
+
+  /** @ignore Lookup by internal id key. */
+  _nodeStateByKey(key: string): NodeState | undefined {
+    return this.#nodes.get(key);
+  }
+
+  /**
+   * @ignore Calls `visit` with our state (if any) for every line of a
+   * digest. Lines usually come in our id order, so the walk follows our
+   * sorted states and looks up only on a mismatch.
+   */
+  _forEachDigestLine(
+    digest: Digest,
+    visit: (state: NodeState | undefined, index: number, key: string) => void,
+  ): void {
+    const keys = digest._keys;
+    const sorted = this.#sorted();
+    const ours = this.#sortedKeys();
+    let next = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      let state: NodeState | undefined;
+      if (ours[next] === key) {
+        state = sorted[next++];
+      } else if (ours[next + 1] === key) {
+        // We know one node the peer does not list: step over it.
+        state = sorted[next + 1];
+        next += 2;
+      } else {
+        state = this.#nodes.get(key);
+      }
+      visit(state, i, key);
+    }
+  }
+
+  /**
+   * Every node state, in id order.
+   *
+   * @returns The states.
+   */
+  nodeStates(): readonly NodeState[] {
+    return this.#sorted();
+  }
+
+  /**
+   * Returns the state of a node, creating an empty one if needed (this
+   * also forgets that the node was garbage collected).
+   *
+   * @param chitchatId The node.
+   * @returns Its state.
+   * @throws {TypeError} or {RangeError} if the id is invalid.
+   */
+  nodeStateOrInit(chitchatId: ChitchatId): NodeState {
+    const info = idInfo(chitchatId);
+    const existing = this.#nodes.get(info.key);
+    if (existing !== undefined) return existing;
+    this.#garbageCollected.delete(info.key);
+    const state = new NodeState(info.id, { clock: this.#clock, listeners: this.#listeners });
+    this.#nodes.set(info.key, state);
+    this.#added.push(state);
+    this.#digestKeys = undefined;
+    return state;
+  }
+
+  /**
+   * Removes a node and remembers it (with its last heartbeat) among the
+   * last {@linkcode GARBAGE_COLLECTED_NODE_HISTORY_SIZE} removed nodes.
+   *
+   * @param chitchatId The node.
+   */
+  removeNode(chitchatId: ChitchatId): void {
+    const key = idKey(chitchatId);
+    const state = this.#nodes.get(key);
+    if (state === undefined) return;
+    this.#nodes.delete(key);
+    this.#sortedStates = this.#sortedStates.filter((other) => other !== state);
+    this.#added = this.#added.filter((other) => other !== state);
+    this.#digestKeys = undefined;
+    this.#digestKeys = undefined;
+    this.#garbageCollected.delete(key);
+    this.#garbageCollected.set(key, state.heartbeat);
+    if (this.#garbageCollected.size > GARBAGE_COLLECTED_NODE_HISTORY_SIZE) {
+      this.#garbageCollected.delete(this.#garbageCollected.keys().next().value!);
+    }
+  }
+
+  /**
+   * The last heartbeat of a node that was garbage collected recently.
+   *
+   * @param chitchatId The node.
+   * @returns Its heartbeat when removed, or `undefined` if it was not removed recently.
+   */
+  lastHeartbeatIfDeleted(chitchatId: ChitchatId): number | undefined {
+    return this.#garbageCollected.get(idKey(chitchatId));
+  }
+
+  /**
+   * Summarizes every node (but `excluded` ones) for a peer.
+   *
+   * @param excluded Nodes to leave out (those scheduled for deletion).
+   * @returns The digest, in id order.
+   */
+  computeDigest(excluded: Iterable<ChitchatId> = []): Digest {
+    const skip = keySet(excluded);
+    const sorted = this.#sorted();
+    let ids: readonly ChitchatId[];
+    let keys: readonly string[];
+    const numbers: number[] = [];
+    let byteLength = 2;
+    if (skip === undefined) {
+      // Reuse the id and key arrays until the membership changes.
+      keys = this.#sortedKeys();
+      ids = this.#digestIds!;
+      byteLength += this.#digestIdBytes;
+      for (const state of sorted) {
+        numbers.push(state.heartbeat, state.lastGcVersion, state.maxVersion);
+      }
+    } else {
+      const someIds: ChitchatId[] = [];
+      const someKeys: string[] = [];
+      for (const state of sorted) {
+        const info = state._idInfo;
+        if (skip.has(info.key)) continue;
+        someIds.push(state.chitchatId);
+        someKeys.push(info.key);
+        numbers.push(state.heartbeat, state.lastGcVersion, state.maxVersion);
+        byteLength += info.bytes.length + 24;
+      }
+      ids = someIds;
+      keys = someKeys;
+    }
+    return Digest._fromArrays(ids, keys, numbers, true, byteLength);
+  }
+
+  /**
+   * Builds the delta a peer with digest `peerDigest` is missing, in the
+   * reference's priority order and cut to fit `mtu` bytes: nodes the peer
+   * does not know first (lowest max version first), then the nodes with
+   * the most stale key-values; ties in random order. A peer behind one of
+   * our tombstone collections gets a reset for that node.
+   *
+   * @param peerDigest The peer's digest.
+   * @param mtu Budget for the delta's bytes (the datagram minus the envelope and digest).
+   * @param excluded Nodes not to send (those scheduled for deletion).
+   * @returns The delta; it is never longer than `mtu` bytes.
+   */
+  computeDelta(peerDigest: Digest, mtu: number, excluded: Iterable<ChitchatId> = []): Delta {
+    const skip = keySet(excluded);
+    const stale: StaleNode[] = [];
+    // Both sides are usually in id order with the same nodes: walk the
+    // peer's lines alongside ours and fall back to a lookup on a mismatch.
+    const peerKeys = peerDigest._keys;
+    const peerNumbers = peerDigest._numbers;
+    const ours = this.#sortedKeys();
+    const sorted = this.#sorted();
+    let next = 0;
+    for (let i = 0; i < sorted.length; i++) {
+      const state = sorted[i];
+      const key = ours[i];
+      let line: number;
+      if (peerKeys[next] === key) {
+        line = next++;
+      } else {
+        line = peerDigest._indexOfKey(key);
+      }
+      if (skip !== undefined && skip.has(key)) continue;
+      const peerMax = line === -1 ? 0 : peerNumbers[3 * line + 2];
+      if (state.maxVersion <= peerMax) continue;
+      const peerLastGc = line === -1 ? 0 : peerNumbers[3 * line + 1];
+      const reset = peerLastGc < state.lastGcVersion && peerMax < state.lastGcVersion;
+      const fromVersionExcluded = reset ? 0 : peerMax;
+      const unknown = fromVersionExcluded === 0;
+      stale.push({
+        state,
+        fromVersionExcluded,
+        unknown,
+        score: unknown ? state.maxVersion : state._staleCount(fromVersionExcluded),
+      });
+    }
+    if (stale.length === 0) return Delta.empty;
+    stale.sort(comparePriority);
+    for (let start = 0; start < stale.length;) {
+      let end = start + 1;
+      while (end < stale.length && comparePriority(stale[start], stale[end]) === 0) end++;
+      if (end - start > 1) shuffleRange(stale, start, end, this.#random);
+      start = end;
+    }
+
+    const writer = new DeltaWriter(mtu);
+    const nodeDeltas: NodeDelta[] = [];
+    for (const { state, fromVersionExcluded } of stale) {
+      if (!writer.tryAddNode(state._idInfo.bytes, state.lastGcVersion, fromVersionExcluded)) break;
+      const stale = state._staleEntries(fromVersionExcluded);
+      const { entries, from, arena } = stale;
+      let end = from;
+      let full = false;
+      if (arena !== undefined) {
+        const offsets = arena.offsets;
+        for (; end < entries.length; end++) {
+          const start = offsets[end];
+          const stop = offsets[end + 1];
+          if (!writer.fits(stop - start)) {
+            full = true;
+            break;
+          }
+          writer.append(arena.bytes, start, stop);
+        }
+      } else {
+        // A small node: each entry keeps its own encoding.
+        for (; end < entries.length; end++) {
+          const op = entries[end].encoded();
+          if (!writer.fits(op.length)) {
+            full = true;
+            break;
+          }
+          writer.append(op, 0, op.length);
+        }
+      }
+      let maxVersion = 0;
+      if (end > from) {
+        maxVersion = entries[end - 1].version;
+      } else if (!full && writer.trySetMaxVersion(state.maxVersion)) {
+        // No key-value left to send (all collected): carry the max version alone.
+        maxVersion = state.maxVersion;
+      }
+      nodeDeltas.push({
+        chitchatId: state.chitchatId,
+        fromVersionExcluded,
+        lastGcVersion: state.lastGcVersion,
+        keyValues: entries.slice(from, end),
+        maxVersion,
+      });
+      if (full) break;
+    }
+    return Delta._withEncoding(nodeDeltas, writer.finish());
+  }
+
+  /**
+   * Applies a peer's delta to the nodes we know (deltas about unknown nodes
+   * are ignored). A node delta is refused when it comes from the future
+   * (`fromVersionExcluded` above our max version), brings nothing new, or
+   * needs a reset it does not allow; it resets our copy first when the
+   * peer collected tombstones we never saw. Versions we already have and
+   * deletions already collected are skipped. Inconsistent node deltas are
+   * refused and logged, never trusted: a node's `(lastGcVersion,
+   * maxVersion)` never decreases.
+   *
+   * @param delta The delta.
+   * @returns What was applied, and whether a reset happened.
+   */
+  applyDelta(delta: Delta): ApplyDeltaResult {
+    let reset = false;
+    let applied = 0;
+    let rejected = 0;
+    let invalid = 0;
+    let unknown = 0;
+    for (const nodeDelta of delta.nodeDeltas) {
+      const state = this.#nodes.get(idKey(nodeDelta.chitchatId));
+      if (state === undefined) {
+        unknown++;
+        continue;
+      }
+      const problem = validateNodeDelta(nodeDelta);
+      if (problem !== undefined) {
+        invalid++;
+        this.#logger.warn("Dropped an invalid node delta", {
+          node: formatChitchatId(nodeDelta.chitchatId),
+          reason: problem,
+        });
+        continue;
+      }
+      const beforeGc = state.lastGcVersion;
+      const beforeMax = state.maxVersion;
+      const application = state._applyDelta(nodeDelta);
+      if (application === "rejected") {
+        rejected++;
+        continue;
+      }
+      applied++;
+      if (application === "appliedAfterReset") {
+        reset = true;
+        this.#logger.info("Reset a node state after the peer's tombstone collection", {
+          node: formatChitchatId(nodeDelta.chitchatId),
+          lastGcVersion: nodeDelta.lastGcVersion,
+        });
+      }
+      const after = state.lastGcVersion > beforeGc ||
+        (state.lastGcVersion === beforeGc && state.maxVersion >= beforeMax);
+      if (!after) {
+        // Unreachable by construction; reported rather than asserted.
+        this.#logger.error("Node state went backwards applying a delta", {
+          node: formatChitchatId(nodeDelta.chitchatId),
+        });
+      }
+    }
+    return { reset, applied, rejected, invalid, unknown };
+  }
+
+  /**
+   * Collects, on every node, the tombstones and TTL'd keys older than the
+   * grace period.
+   *
+   * @param gracePeriodMs How long deletions are kept.
+   */
+  gcKeysMarkedForDeletion(gracePeriodMs: number): void {
+    for (const state of this.#sorted()) state._collectGarbage(gracePeriodMs);
+  }
+}
+
+function keySet(ids: Iterable<ChitchatId>): Set<string> | undefined {
+  let keys: Set<string> | undefined;
+  for (const id of ids) (keys ??= new Set()).add(idKey(id));
+  return keys;
+}
+
+function isVersion(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/** Why a node delta cannot be trusted, or `undefined` if it is consistent. */
+function validateNodeDelta(delta: NodeDelta): string | undefined {
+  if (!isVersion(delta.fromVersionExcluded)) return "invalid fromVersionExcluded";
+  if (!isVersion(delta.lastGcVersion)) return "invalid lastGcVersion";
+  if (!isVersion(delta.maxVersion)) return "invalid maxVersion";
+  let previous = 0;
+  for (const mutation of delta.keyValues) {
+    if (!isVersion(mutation.version) || mutation.version <= previous) {
+      return "key-value versions not strictly increasing";
+    }
+    if (typeof mutation.key !== "string" || typeof mutation.value !== "string") {
+      return "key or value is not a string";
+    }
+    if (
+      mutation.status !== "set" && mutation.status !== "deleted" &&
+      mutation.status !== "deleteAfterTtl"
+    ) {
+      return "invalid deletion status";
+    }
+    previous = mutation.version;
+  }
+  if (delta.maxVersion < previous) return "maxVersion below the last key-value version";
+  return undefined;
+}

@@ -1,0 +1,553 @@
+// Copyright the chitchat for Deno authors. MIT license.
+/**
+ * {@linkcode NodeState}: the replicated key-values of one node.
+ *
+ * @module
+ */
+
+import { MAX_WIRE_STRING_BYTES, utf8ByteLength } from "./wire/_binary.ts";
+import { type IdInfo, idInfo } from "./_chitchat_id_info.ts";
+import { KeyValueArena } from "./_key_value_arena.ts";
+import { EntryIndex } from "./_entry_index.ts";
+import { KeyValueEntry } from "./_key_value_entry.ts";
+import type { LivenessRecord } from "./_liveness_record.ts";
+import { compareUtf8 } from "./_utf8_order.ts";
+import type { ChitchatId } from "./chitchat_id.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { KeyChangeListeners } from "./key_change_event.ts";
+import type { NodeDelta } from "./delta.ts";
+import type { VersionedValue } from "./versioned_value.ts";
+
+/** Largest datagram payload chitchat sends (the largest UDP payload over IPv4). */
+export const MAX_DATAGRAM_BYTES = 65_507;
+
+/** Nodes with fewer key-values encode them for each delta instead of caching the bytes. */
+const ARENA_MIN_ENTRIES = 32;
+
+/** Options of the {@linkcode NodeState} constructor. */
+export interface NodeStateOptions {
+  /**
+   * Time source for tombstones and TTLs.
+   *
+   * @default {systemClock}
+   */
+  readonly clock?: Clock;
+  /**
+   * Where key changes are announced.
+   *
+   * @default {a private registry}
+   */
+  readonly listeners?: KeyChangeListeners;
+}
+
+/** How a node delta relates to our copy of the node. */
+export type DeltaApplication = "rejected" | "applied" | "appliedAfterReset";
+
+/**
+ * The state of one node as this node knows it: versioned key-values, a
+ * heartbeat, the node's max version and the version of its last tombstone
+ * collection. A node writes only its own state; the others are replicas
+ * kept up to date by gossip.
+ *
+ * @example
+ * ```ts
+ * import { NodeState } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const state = new NodeState({ nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 7280 } });
+ * state.set("role", "searcher");
+ * state.set("zone", "eu-west-1");
+ * state.delete("zone");
+ * assert(state.get("role") === "searcher");
+ * assert(state.get("zone") === undefined);
+ * assert(state.maxVersion === 3);
+ * assert.deepStrictEqual([...state.keyValues()], [["role", "searcher"]]);
+ * ```
+ */
+export class NodeState {
+  // The two fields read for every digest line come first, so that they
+  // share a cache line.
+  #heartbeat = 0;
+  /** @ignore The failure detector's record of this node, kept by `Chitchat`. */
+  _liveness: LivenessRecord | undefined;
+  /** The node this state belongs to (canonical form). */
+  readonly chitchatId: ChitchatId;
+  readonly #info: IdInfo;
+  readonly #clock: Clock;
+  readonly #listeners: KeyChangeListeners;
+  #maxVersion = 0;
+  #lastGcVersion = 0;
+  #entries = new EntryIndex();
+  // Entries in version order, with superseded ones swept lazily (#holes).
+  #byVersion: KeyValueEntry[] = [];
+  #holes = 0;
+  #liveCount = 0;
+  #sortedKeys: string[] | undefined;
+  #scheduledCount = 0;
+  // Meaningful only while #scheduledCount > 0 (0 keeps the field unboxed until then).
+  #earliestDeletionAtMs = 0;
+  #arena: KeyValueArena | undefined;
+
+  /**
+   * Creates an empty state (heartbeat 0, max version 0).
+   *
+   * @param chitchatId The node the state belongs to.
+   * @param options Clock and listeners.
+   * @throws {TypeError} or {RangeError} if the id is invalid.
+   */
+  constructor(chitchatId: ChitchatId, options: NodeStateOptions = {}) {
+    this.#info = idInfo(chitchatId);
+    this.chitchatId = this.#info.id;
+    this.#clock = options.clock ?? systemClock;
+    this.#listeners = options.listeners ?? new KeyChangeListeners();
+  }
+
+  /** The node's heartbeat: it grows while the node is alive. */
+  get heartbeat(): number {
+    return this.#heartbeat;
+  }
+
+  /** The greatest version of any write of this node known here. */
+  get maxVersion(): number {
+    return this.#maxVersion;
+  }
+
+  /**
+   * The greatest version whose tombstone was garbage collected: peers that
+   * know less than this need a reset.
+   */
+  get lastGcVersion(): number {
+    return this.#lastGcVersion;
+  }
+
+  /** Number of visible key-values (tombstones excluded; TTL'd keys included). */
+  get size(): number {
+    return this.#liveCount;
+  }
+
+  /**
+   * Returns a visible value.
+   *
+   * @param key The key.
+   * @returns The value, or `undefined` if absent or deleted.
+   */
+  get(key: string): string | undefined {
+    const entry = this.#entries.get(key);
+    return entry === undefined || entry.status === "deleted" ? undefined : entry.value;
+  }
+
+  /**
+   * Returns a value with its version and status, tombstones included.
+   *
+   * @param key The key.
+   * @returns The versioned value, or `undefined` if the key is unknown.
+   */
+  getVersioned(key: string): VersionedValue | undefined {
+    return this.#entries.get(key);
+  }
+
+  /**
+   * Whether a visible value exists for `key`.
+   *
+   * @param key The key.
+   * @returns `true` if `get(key)` would return a value.
+   */
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /**
+   * Iterates over the visible key-values in key order (UTF-8 byte order).
+   *
+   * @returns `[key, value]` pairs.
+   */
+  *keyValues(): IterableIterator<[string, string]> {
+    for (const key of this.#keys()) {
+      const entry = this.#entries.get(key)!;
+      if (entry.status !== "deleted") yield [key, entry.value];
+    }
+  }
+
+  /**
+   * Iterates over every key-value in key order, tombstones included.
+   *
+   * @returns `[key, versionedValue]` pairs.
+   */
+  *keyValuesIncludingDeleted(): IterableIterator<[string, VersionedValue]> {
+    for (const key of this.#keys()) yield [key, this.#entries.get(key)!];
+  }
+
+  /**
+   * Iterates over the visible key-values whose key starts with `prefix`, in key order.
+   *
+   * @param prefix The key prefix.
+   * @returns `[key, versionedValue]` pairs (full keys).
+   */
+  *iterPrefix(prefix: string): IterableIterator<[string, VersionedValue]> {
+    const keys = this.#keys();
+    let low = 0;
+    let high = keys.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (compareUtf8(keys[mid], prefix) < 0) low = mid + 1;
+      else high = mid;
+    }
+    for (let i = low; i < keys.length && keys[i].startsWith(prefix); i++) {
+      const entry = this.#entries.get(keys[i])!;
+      if (entry.status !== "deleted") yield [keys[i], entry];
+    }
+  }
+
+  /**
+   * Sets a value under a new version. Setting the value a key already has
+   * is a no-op.
+   *
+   * @param key The key (at most 65,535 UTF-8 bytes).
+   * @param value The value (at most 65,535 UTF-8 bytes).
+   * @throws {TypeError} if key or value is not a string.
+   * @throws {RangeError} if key or value is over 65,535 bytes, or the pair cannot fit one datagram.
+   */
+  set(key: string, value: string): void {
+    this.#checkWrite(key, value);
+    const previous = this.#entries.get(key);
+    if (previous !== undefined && previous.status === "set" && previous.value === value) return;
+    this.#store(new KeyValueEntry(key, value, this.#maxVersion + 1, "set", 0));
+  }
+
+  /**
+   * Sets a value that stays visible until the grace period
+   * (`markedForDeletionGracePeriodMs`) has elapsed, then is collected.
+   *
+   * @param key The key.
+   * @param value The value.
+   * @throws {TypeError} if key or value is not a string.
+   * @throws {RangeError} if key or value is over 65,535 bytes, or the pair cannot fit one datagram.
+   */
+  setWithTtl(key: string, value: string): void {
+    this.#checkWrite(key, value);
+    const previous = this.#entries.get(key);
+    if (
+      previous !== undefined && previous.status === "deleteAfterTtl" && previous.value === value
+    ) {
+      return;
+    }
+    this.#store(
+      new KeyValueEntry(key, value, this.#maxVersion + 1, "deleteAfterTtl", this.#clock.now()),
+    );
+  }
+
+  /**
+   * Deletes a key: readers stop seeing it at once; a tombstone replicates
+   * the deletion and is collected after the grace period.
+   *
+   * @param key The key; unknown keys are ignored.
+   * @returns `true` if the key existed.
+   */
+  delete(key: string): boolean {
+    if (!this.#entries.has(key)) return false;
+    this.#store(new KeyValueEntry(key, "", this.#maxVersion + 1, "deleted", this.#clock.now()));
+    return true;
+  }
+
+  /**
+   * Keeps a key visible for the grace period, then collects it.
+   *
+   * @param key The key; unknown keys are ignored.
+   * @returns `true` if the key existed.
+   */
+  deleteAfterTtl(key: string): boolean {
+    const previous = this.#entries.get(key);
+    if (previous === undefined) return false;
+    this.#store(
+      new KeyValueEntry(
+        key,
+        previous.value,
+        this.#maxVersion + 1,
+        "deleteAfterTtl",
+        this.#clock.now(),
+      ),
+    );
+    return true;
+  }
+
+  #checkWrite(key: string, value: string): void {
+    if (typeof key !== "string") throw new TypeError("Invalid key: expected a string");
+    if (typeof value !== "string") throw new TypeError("Invalid value: expected a string");
+    const keyBytes = utf8ByteLength(key);
+    if (keyBytes > MAX_WIRE_STRING_BYTES) {
+      throw new RangeError(
+        `Cannot set key: length ${keyBytes} exceeds ${MAX_WIRE_STRING_BYTES} bytes`,
+      );
+    }
+    const valueBytes = utf8ByteLength(value);
+    if (valueBytes > MAX_WIRE_STRING_BYTES) {
+      throw new RangeError(
+        `Cannot set value: length ${valueBytes} exceeds ${MAX_WIRE_STRING_BYTES} bytes`,
+      );
+    }
+    // A write must fit one datagram with its node header, or no peer could
+    // ever receive it (and every later write of this node behind it).
+    const opBytes = keyBytes + valueBytes + 14;
+    const nodeOpBytes = 17 + this.#info.bytes.length;
+    const raw = opBytes + nodeOpBytes;
+    const worst = raw + 3 * Math.ceil(raw / 16_384) + 1 + 4;
+    if (worst > MAX_DATAGRAM_BYTES) {
+      throw new RangeError(
+        `Cannot set key-value: ${
+          keyBytes + valueBytes
+        } bytes of key and value cannot fit one ${MAX_DATAGRAM_BYTES}-byte datagram`,
+      );
+    }
+  }
+
+  #keys(): string[] {
+    if (this.#sortedKeys === undefined) {
+      this.#sortedKeys = this.#entries.keys().sort(compareUtf8);
+    }
+    return this.#sortedKeys;
+  }
+
+  /** Inserts `entry` if it is newer than what the key holds; returns whether it did. */
+  #store(entry: KeyValueEntry): boolean {
+    if (entry.version > this.#maxVersion) this.#maxVersion = entry.version;
+    const previous = this.#entries.get(entry.key);
+    if (previous !== undefined) {
+      if (previous.version >= entry.version) return false;
+      this.#forget(previous);
+    } else {
+      this.#sortedKeys = undefined;
+    }
+    this.#entries.set(entry);
+    const versions = this.#byVersion;
+    if (versions.length === 0 || versions[versions.length - 1].version < entry.version) {
+      versions.push(entry);
+    } else {
+      // Out-of-order versions only come from an out-of-band reset.
+      let i = versions.length;
+      while (i > 0 && versions[i - 1].version > entry.version) i--;
+      versions.splice(i, 0, entry);
+      this.#arena = undefined;
+    }
+    if (entry.status !== "deleted") this.#liveCount++;
+    if (entry.status !== "set") {
+      if (this.#scheduledCount === 0 || entry.deletionScheduledAtMs < this.#earliestDeletionAtMs) {
+        this.#earliestDeletionAtMs = entry.deletionScheduledAtMs;
+      }
+      this.#scheduledCount++;
+    }
+    if (!this.#listeners.isEmpty) {
+      this.#listeners.notify({
+        key: entry.key,
+        value: entry.value,
+        version: entry.version,
+        status: entry.status,
+        node: this.chitchatId,
+      });
+    }
+    return true;
+  }
+
+  /** Unlinks an entry from the indexes (not from the map). */
+  #forget(entry: KeyValueEntry): void {
+    this.#holes++;
+    if (entry.status !== "deleted") this.#liveCount--;
+    if (entry.status !== "set") this.#scheduledCount--;
+    this.#arena = undefined;
+  }
+
+  /** The version-ordered entries, swept of superseded ones. */
+  #versions(): KeyValueEntry[] {
+    if (this.#holes > 0) {
+      const entries = this.#entries;
+      this.#byVersion = this.#byVersion.filter((entry) => entries.get(entry.key) === entry);
+      this.#holes = 0;
+    }
+    return this.#byVersion;
+  }
+
+  /** Index of the first entry with a version above `floor`. */
+  #firstAbove(versions: KeyValueEntry[], floor: number): number {
+    let low = 0;
+    let high = versions.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (versions[mid].version <= floor) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+
+  /** @ignore Number of entries (tombstones included) with a version above `floor`. */
+  _staleCount(floor: number): number {
+    const versions = this.#versions();
+    return versions.length - this.#firstAbove(versions, floor);
+  }
+
+  /**
+   * @ignore The entries above `floor` in version order and, for nodes with
+   * many key-values, the arena caching their encoded operations (entry `i`
+   * spans `offsets[i]..offsets[i + 1]`). Small nodes are cheaper to encode
+   * on the fly than to cache: a simulation holds a million node states.
+   */
+  _staleEntries(
+    floor: number,
+  ): { entries: KeyValueEntry[]; from: number; arena: KeyValueArena | undefined } {
+    const versions = this.#versions();
+    let arena: KeyValueArena | undefined;
+    if (versions.length >= ARENA_MIN_ENTRIES) {
+      arena = this.#arena ??= new KeyValueArena();
+      arena.sync(versions);
+    }
+    return { entries: versions, from: this.#firstAbove(versions, floor), arena };
+  }
+
+  /** @ignore The wire encoding of the node's id. */
+  get _idInfo(): IdInfo {
+    return this.#info;
+  }
+
+  /** @ignore Bumps the heartbeat (own node only). */
+  _incrementHeartbeat(): void {
+    this.#heartbeat++;
+  }
+
+  /**
+   * @ignore Records a heartbeat seen in a digest; returns whether it is an
+   * update (the first one seen is not, as in the reference).
+   */
+  _observeHeartbeat(heartbeat: number): boolean {
+    if (this.#heartbeat === 0) {
+      this.#heartbeat = heartbeat;
+      return false;
+    }
+    if (heartbeat > this.#heartbeat) {
+      this.#heartbeat = heartbeat;
+      return true;
+    }
+    return false;
+  }
+
+  /** @ignore Whether a node delta can be applied, following the reference's rules. */
+  _classifyDelta(delta: NodeDelta): DeltaApplication {
+    if (delta.fromVersionExcluded > this.#maxVersion) return "rejected"; // from the future
+    const compatibleWithoutReset = delta.lastGcVersion <= this.#lastGcVersion ||
+      delta.lastGcVersion <= this.#maxVersion;
+    if (!compatibleWithoutReset) {
+      return delta.fromVersionExcluded === 0 ? "appliedAfterReset" : "rejected";
+    }
+    return this.#maxVersion < delta.maxVersion ? "applied" : "rejected";
+  }
+
+  /**
+   * @ignore Applies a node delta already validated by the caller; returns
+   * how it was applied.
+   */
+  _applyDelta(delta: NodeDelta): DeltaApplication {
+    const application = this._classifyDelta(delta);
+    if (application === "rejected") return application;
+    if (application === "appliedAfterReset") this._reset(delta.lastGcVersion);
+    const knownMax = this.#maxVersion;
+    const now = this.#clock.now();
+    for (const mutation of delta.keyValues) {
+      if (mutation.version <= knownMax) continue;
+      // A deletion at or below our GC horizon was already collected here.
+      if (mutation.status !== "set" && mutation.version <= this.#lastGcVersion) continue;
+      this.#store(
+        mutation instanceof KeyValueEntry && mutation.status === "set"
+          ? mutation
+          : new KeyValueEntry(
+            mutation.key,
+            mutation.value,
+            mutation.version,
+            mutation.status,
+            mutation.status === "set" ? 0 : now,
+          ),
+      );
+    }
+    this.#maxVersion = delta.maxVersion;
+    return application;
+  }
+
+  /** @ignore Forgets every key-value and restarts from `lastGcVersion`. */
+  _reset(lastGcVersion: number): void {
+    this.#entries = new EntryIndex();
+    this.#byVersion = [];
+    this.#holes = 0;
+    this.#liveCount = 0;
+    this.#sortedKeys = undefined;
+    this.#scheduledCount = 0;
+    this.#earliestDeletionAtMs = 0;
+    this.#arena = undefined;
+    this.#maxVersion = 0;
+    this.#lastGcVersion = lastGcVersion;
+  }
+
+  /**
+   * @ignore Replaces the key-values with an out-of-band snapshot (see
+   * `Chitchat.resetNodeState`): newer values are stored and notified,
+   * keys absent from the snapshot are dropped without a tombstone.
+   */
+  _replaceWith(
+    keyValues: Iterable<readonly [string, VersionedValue]>,
+    maxVersion: number,
+    lastGcVersion: number,
+  ): void {
+    const now = this.#clock.now();
+    const kept = new Set<string>();
+    for (const [key, value] of keyValues) {
+      kept.add(key);
+      this.#store(
+        new KeyValueEntry(
+          key,
+          value.value,
+          value.version,
+          value.status,
+          value.status === "set" ? 0 : now,
+        ),
+      );
+    }
+    for (const entry of this.#entries.values()) {
+      if (kept.has(entry.key)) continue;
+      this.#forget(entry);
+      this.#entries.delete(entry.key);
+      this.#sortedKeys = undefined;
+    }
+    this.#recomputeEarliestDeletion();
+    this.#maxVersion = Math.max(this.#maxVersion, maxVersion);
+    this.#lastGcVersion = lastGcVersion;
+  }
+
+  /**
+   * @ignore Collects tombstones and TTL'd keys whose grace period has
+   * elapsed, advancing `lastGcVersion`.
+   */
+  _collectGarbage(gracePeriodMs: number): void {
+    if (this.#scheduledCount === 0) return;
+    const now = this.#clock.now();
+    if (now < this.#earliestDeletionAtMs + gracePeriodMs) return;
+    let lastGc = this.#lastGcVersion;
+    for (const entry of this.#entries.values()) {
+      if (entry.status === "set" || now < entry.deletionScheduledAtMs + gracePeriodMs) continue;
+      if (entry.version > lastGc) lastGc = entry.version;
+      this.#forget(entry);
+      this.#entries.delete(entry.key);
+      this.#sortedKeys = undefined;
+    }
+    this.#lastGcVersion = lastGc;
+    this.#recomputeEarliestDeletion();
+  }
+
+  #recomputeEarliestDeletion(): void {
+    if (this.#scheduledCount === 0) {
+      this.#earliestDeletionAtMs = 0;
+      return;
+    }
+    let earliest = Infinity;
+    for (const entry of this.#entries.values()) {
+      if (entry.status !== "set" && entry.deletionScheduledAtMs < earliest) {
+        earliest = entry.deletionScheduledAtMs;
+      }
+    }
+    this.#earliestDeletionAtMs = earliest;
+  }
+}

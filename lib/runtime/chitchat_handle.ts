@@ -1,0 +1,419 @@
+// Copyright the chitchat for Deno authors. MIT license.
+/**
+ * {@linkcode ChitchatHandle}: a running gossip server, as returned by
+ * {@linkcode spawnChitchat}.
+ *
+ * @module
+ */
+
+import { type GossipCandidates, selectGossipTargets } from "./_gossip_targets.ts";
+import { LiveNodesUpdates } from "./_live_nodes_updates.ts";
+import type { Chitchat, ChitchatMetrics } from "../core/chitchat.ts";
+import type { ChitchatId } from "../core/chitchat_id.ts";
+import type {
+  KeyChangeEvent,
+  KeyChangeSubscription,
+  SubscribeEventOptions,
+} from "../core/key_change_event.ts";
+import { consoleLogger, type Logger, type LogLevel } from "../core/logger.ts";
+import type { ChitchatMessage } from "../core/message.ts";
+import type { NodeState } from "../core/node_state.ts";
+import type { RandomSource } from "../core/random.ts";
+import { type Scheduler, systemScheduler, type Timer } from "./scheduler.ts";
+import type { SeedResolver } from "./seed_resolver.ts";
+import {
+  formatSocketAddress,
+  parseSocketAddress,
+  type SocketAddress,
+} from "../core/socket_address.ts";
+import type { Socket, SocketMetrics } from "./transport.ts";
+
+/**
+ * What a {@linkcode ChitchatHandle} runs: a state machine, an open socket
+ * and the loop settings. {@linkcode spawnChitchat} builds one for you.
+ *
+ * @example
+ * ```ts
+ * import { Chitchat, ChitchatHandle, type ChitchatHandleInit } from "@chitchat/chitchat";
+ * import { ChannelTransport } from "@chitchat/chitchat/testing";
+ * import assert from "node:assert";
+ *
+ * const socket = await new ChannelTransport().open({ hostname: "127.0.0.1", port: 7280 });
+ * const chitchat = new Chitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: socket.localAddr },
+ *   clusterId: "demo",
+ * });
+ * const init: ChitchatHandleInit = { chitchat, socket, gossipIntervalMs: 100 };
+ * await using handle = new ChitchatHandle(init);
+ * assert(handle.chitchatId.nodeId === "n1");
+ * ```
+ */
+export interface ChitchatHandleInit {
+  /** The state machine; its clock must be `scheduler`. */
+  readonly chitchat: Chitchat;
+  /** An open socket; the handle owns it and closes it on shutdown. */
+  readonly socket: Socket;
+  /**
+   * Time between the starts of two gossip rounds.
+   *
+   * @default {1_000}
+   */
+  readonly gossipIntervalMs?: number;
+  /**
+   * Seed addresses, already started; the handle closes it on shutdown.
+   *
+   * @default {undefined (no seeds)}
+   */
+  readonly seeds?: SeedResolver;
+  /**
+   * Runs the gossip rounds.
+   *
+   * @default {systemScheduler}
+   */
+  readonly scheduler?: Scheduler;
+  /**
+   * Picks the peers of each round.
+   *
+   * @default {Math.random}
+   */
+  readonly random?: RandomSource;
+  /**
+   * Where failed sends and loop errors are reported.
+   *
+   * @default {consoleLogger("warn")}
+   */
+  readonly logger?: Logger;
+}
+
+/**
+ * The protocol counters of a node plus its socket's.
+ *
+ * @example
+ * ```ts
+ * import type { ChitchatHandleMetrics } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const total = (m: ChitchatHandleMetrics) => m.synReceived + m.socket.messagesReceived;
+ * assert(typeof total === "function");
+ * ```
+ */
+export interface ChitchatHandleMetrics extends ChitchatMetrics {
+  /** The socket's counters. */
+  readonly socket: SocketMetrics;
+}
+
+const keys = new WeakMap<SocketAddress, string>();
+
+/**
+ * `host:port` of a canonical address. Ids are canonical and frozen, so
+ * their addresses are cached: a round looks up every known node.
+ */
+function keyOf(addr: SocketAddress): string {
+  let key = keys.get(addr);
+  if (key === undefined) keys.set(addr, key = `${addr.hostname}:${addr.port}`);
+  return key;
+}
+
+/**
+ * A running chitchat node: a gossip round every `gossipIntervalMs` (the
+ * first one at once), and a receive loop answering every message. Dispose
+ * it (or call {@linkcode ChitchatHandle.shutdown}) to stop.
+ *
+ * Each round, as the reference's server: up to 3 random live peers (any
+ * known peers while none is live), a random dead peer with probability
+ * dead / (live + 1), and a seed when none of the picked peers is one or
+ * fewer nodes are live than there are seeds; then the heartbeat is bumped,
+ * expired tombstones are collected, a SYN goes to each pick, and liveness
+ * is re-evaluated.
+ *
+ * @example Two nodes on an in-memory network
+ * ```ts
+ * import { spawnChitchat } from "@chitchat/chitchat";
+ * import { ChannelTransport } from "@chitchat/chitchat/testing";
+ * import assert from "node:assert";
+ *
+ * const transport = new ChannelTransport();
+ * const config = (port: number) => ({
+ *   chitchatId: { nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } },
+ *   clusterId: "demo",
+ *   gossipIntervalMs: 10,
+ *   seedNodes: ["127.0.0.1:7001"],
+ * });
+ * await using a = await spawnChitchat(config(7001), { transport });
+ * await using b = await spawnChitchat(config(7002), { transport });
+ * b.selfNodeState().set("role", "searcher");
+ * for await (const live of a.liveNodesUpdates()) {
+ *   if (live.some((node) => node.get("role") === "searcher")) break;
+ * }
+ * assert(a.liveNodes().length === 2);
+ * ```
+ */
+export class ChitchatHandle implements AsyncDisposable {
+  /** The protocol state machine (read states, write this node's key-values). */
+  readonly chitchat: Chitchat;
+  /** This node's id, with the port actually bound. */
+  readonly chitchatId: ChitchatId;
+  /** The address the socket is bound to. */
+  readonly localAddr: SocketAddress;
+  /**
+   * Resolves when the node stops after {@linkcode ChitchatHandle.shutdown};
+   * rejects with the error if the socket breaks. Never an unhandled rejection.
+   */
+  readonly terminated: Promise<void>;
+  readonly #socket: Socket;
+  readonly #seeds: SeedResolver | undefined;
+  readonly #scheduler: Scheduler;
+  readonly #random: RandomSource;
+  readonly #logger: Logger;
+  readonly #intervalMs: number;
+  readonly #selfKey: string;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #updates = new Set<LiveNodesUpdates>();
+  readonly #receiveLoop: Promise<void>;
+  readonly #settle: { resolve: () => void; reject: (error: unknown) => void };
+  #timer: Timer | undefined;
+  #stopping = false;
+  #stopped: Promise<void> | undefined;
+
+  /**
+   * Starts the loops: the receive loop and the first gossip round run at once.
+   *
+   * @param init The state machine, the socket and the settings.
+   * @throws {RangeError} if `gossipIntervalMs` is not a positive finite number.
+   */
+  constructor(init: ChitchatHandleInit) {
+    const interval = init.gossipIntervalMs ?? 1_000;
+    if (typeof interval !== "number" || !(interval > 0) || !Number.isFinite(interval)) {
+      throw new RangeError(
+        `Invalid gossipIntervalMs: ${interval} must be a positive finite number`,
+      );
+    }
+    this.chitchat = init.chitchat;
+    this.chitchatId = init.chitchat.selfChitchatId;
+    this.#socket = init.socket;
+    this.localAddr = init.socket.localAddr;
+    this.#seeds = init.seeds;
+    this.#scheduler = init.scheduler ?? systemScheduler;
+    this.#random = init.random ?? Math.random;
+    this.#logger = init.logger ?? consoleLogger("warn");
+    this.#intervalMs = interval;
+    this.#selfKey = keyOf(this.chitchatId.gossipAdvertiseAddr);
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    // A failure nobody awaits must not surface as an unhandled rejection.
+    promise.catch(() => {});
+    this.terminated = promise;
+    this.#settle = { resolve, reject };
+    this.#receiveLoop = this.#receive();
+    this.#receiveLoop.then(
+      () => this.#stop(undefined),
+      (error) => this.#stop({ error }),
+    );
+    this.#round();
+  }
+
+  /**
+   * This node's own state: write your key-values here.
+   *
+   * @returns The state.
+   */
+  selfNodeState(): NodeState {
+    return this.chitchat.selfNodeState();
+  }
+
+  /**
+   * The live nodes (this one included), filtered by `extraLivenessPredicate`.
+   *
+   * @returns Their ids.
+   */
+  liveNodes(): ChitchatId[] {
+    return this.chitchat.liveNodes();
+  }
+
+  /**
+   * The live nodes' states, now and after each change (a node joining,
+   * leaving, or publishing a new version). Only the latest snapshot is
+   * kept for a slow reader. The iteration ends on shutdown or `break`.
+   *
+   * @returns An async iterator of snapshots (frozen arrays of live states).
+   */
+  liveNodesUpdates(): AsyncIterableIterator<readonly NodeState[]> {
+    const updates = new LiveNodesUpdates(this.chitchat, (ended) => this.#updates.delete(ended));
+    if (this.#stopping) updates.end();
+    else this.#updates.add(updates);
+    return updates;
+  }
+
+  /**
+   * Calls `callback` for every change of a key starting with `prefix`, on any node.
+   *
+   * @param prefix Key prefix (`""` for all keys); stripped from the event's key.
+   * @param callback Runs synchronously inside the state update: keep it short.
+   * @param options Whether to include deletions.
+   * @returns A subscription to dispose.
+   */
+  subscribeEvent(
+    prefix: string,
+    callback: (event: KeyChangeEvent) => void,
+    options?: SubscribeEventOptions,
+  ): KeyChangeSubscription {
+    return this.chitchat.subscribeEvent(prefix, callback, options);
+  }
+
+  /**
+   * Starts a handshake with `addr` now (sends it a SYN).
+   *
+   * @param addr An address, or its `host:port` text.
+   * @returns When the SYN is handed to the network.
+   * @throws {TypeError} if `addr` is malformed text.
+   * @throws {Deno.errors.BadResource} if the node is shut down.
+   */
+  async gossip(addr: SocketAddress | string): Promise<void> {
+    const to = typeof addr === "string" ? parseSocketAddress(addr) : addr;
+    if (this.#stopping) {
+      throw new Deno.errors.BadResource("Cannot gossip: the chitchat node is shut down");
+    }
+    await this.#track(this.#socket.send(to, this.chitchat.createSynMessage()));
+  }
+
+  /**
+   * The protocol counters plus the socket's.
+   *
+   * @returns A snapshot.
+   */
+  metrics(): ChitchatHandleMetrics {
+    return { ...this.chitchat.metrics, socket: this.#socket.metrics };
+  }
+
+  /**
+   * Stops the node: cancels every timer, closes the socket and the seed
+   * resolver, ends the live-node iterators, and waits for the receive loop
+   * and any work under way. Idempotent; never rejects.
+   *
+   * @returns When everything has stopped.
+   */
+  shutdown(): Promise<void> {
+    return this.#stop(undefined);
+  }
+
+  /** Same as {@linkcode ChitchatHandle.shutdown}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+
+  #stop(failure: { readonly error: unknown } | undefined): Promise<void> {
+    this.#stopped ??= this.#teardown(failure);
+    return this.#stopped;
+  }
+
+  async #teardown(failure: { readonly error: unknown } | undefined): Promise<void> {
+    this.#stopping = true;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    for (const updates of [...this.#updates]) updates.end();
+    if (failure !== undefined) {
+      this.#logger.error("The gossip loop stopped: the socket failed", {
+        addr: formatSocketAddress(this.localAddr),
+        error: failure.error,
+      });
+    }
+    await this.#seeds?.close();
+    await this.#socket.close();
+    // The loop's own failure was handled above; here we only wait for it.
+    await this.#receiveLoop.catch(() => {});
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    if (failure === undefined) this.#settle.resolve();
+    else this.#settle.reject(failure.error);
+  }
+
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#inFlight.add(work);
+    const forget = () => this.#inFlight.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  async #receive(): Promise<void> {
+    for await (const [from, message] of this.#socket) {
+      let reply: ChitchatMessage | undefined;
+      try {
+        reply = this.chitchat.processMessage(message);
+      } catch (error) {
+        // A bug or a throwing user hook must not take the node down.
+        this.#logger.error("Failed to process a message", {
+          from: formatSocketAddress(from),
+          error,
+        });
+        continue;
+      }
+      if (reply !== undefined) await this.#send(from, reply, "warn", "Failed to reply to a peer");
+    }
+  }
+
+  #round(): void {
+    if (this.#stopping) return;
+    this.#timer = undefined;
+    const startedAt = this.#scheduler.now();
+    this.#track(this.#gossipRound()).catch((error) => {
+      this.#logger.error("A gossip round failed", { error });
+    }).finally(() => {
+      if (this.#stopping) return;
+      const delay = Math.max(0, startedAt + this.#intervalMs - this.#scheduler.now());
+      this.#timer = this.#scheduler.setTimeout(() => this.#round(), delay);
+    });
+  }
+
+  async #gossipRound(): Promise<void> {
+    const targets = selectGossipTargets(this.#candidates(), this.#random);
+    this.chitchat.updateSelfHeartbeat();
+    this.chitchat.gcKeysMarkedForDeletion();
+    const syn = this.chitchat.createSynMessage();
+    for (const node of targets.nodes) {
+      await this.#send(node, syn, "warn", "Failed to gossip with a live node");
+    }
+    if (targets.deadNode !== undefined) {
+      await this.#send(targets.deadNode, syn, "debug", "Failed to gossip with a dead node");
+    }
+    if (targets.seedNode !== undefined) {
+      await this.#send(targets.seedNode, syn, "warn", "Failed to gossip with a seed node");
+    }
+    if (this.#stopping) return;
+    this.chitchat.updateNodesLiveness();
+  }
+
+  #candidates(): GossipCandidates {
+    const peers = new Map<string, SocketAddress>();
+    const live = new Map<string, SocketAddress>();
+    const dead = new Map<string, SocketAddress>();
+    const seeds = new Map<string, SocketAddress>();
+    const add = (map: Map<string, SocketAddress>, addr: SocketAddress): void => {
+      const key = keyOf(addr);
+      if (key !== this.#selfKey) map.set(key, addr);
+    };
+    const detector = this.chitchat.failureDetector;
+    for (const id of detector.liveNodes()) add(live, id.gossipAdvertiseAddr);
+    for (const id of detector.deadNodes()) add(dead, id.gossipAdvertiseAddr);
+    // Known peers matter only while none is live (at startup).
+    if (live.size === 0) {
+      for (const state of this.chitchat.nodeStates()) {
+        add(peers, state.chitchatId.gossipAdvertiseAddr);
+      }
+    }
+    // Seed addresses are canonical already (parsed or resolved IP literals).
+    for (const addr of this.#seeds?.addrs() ?? []) add(seeds, addr);
+    return { peers, live, dead, seeds };
+  }
+
+  async #send(
+    to: SocketAddress,
+    message: ChitchatMessage,
+    level: LogLevel,
+    failure: string,
+  ): Promise<void> {
+    try {
+      await this.#socket.send(to, message);
+    } catch (error) {
+      if (this.#stopping) return;
+      this.#logger[level](failure, { to: formatSocketAddress(to), error });
+    }
+  }
+}

@@ -1,0 +1,201 @@
+// Copyright the chitchat for Deno authors. MIT license.
+/**
+ * {@linkcode spawnChitchat}: starts a chitchat node on a transport.
+ *
+ * @module
+ */
+
+import { checkSocketAddress } from "./_socket_common.ts";
+import { Chitchat } from "../core/chitchat.ts";
+import { type ChitchatConfig, resolveChitchatConfig } from "../core/chitchat_config.ts";
+import { ChitchatHandle } from "./chitchat_handle.ts";
+import { consoleLogger, type Logger } from "../core/logger.ts";
+import type { RandomSource } from "../core/random.ts";
+import { type Scheduler, systemScheduler } from "./scheduler.ts";
+import { type ResolveDns, SeedResolver } from "./seed_resolver.ts";
+import type { SocketAddress } from "../core/socket_address.ts";
+import type { Transport } from "./transport.ts";
+import { UdpTransport } from "./udp_transport.ts";
+
+/**
+ * Configuration of a running node: the state machine's, plus the gossip
+ * interval, where to listen and whom to contact first.
+ *
+ * @example
+ * ```ts
+ * import type { SpawnChitchatConfig } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const config: SpawnChitchatConfig = {
+ *   chitchatId: { nodeId: "indexer-1", generationId: 1n, gossipAdvertiseAddr: { hostname: "10.0.0.7", port: 7280 } },
+ *   clusterId: "prod",
+ *   gossipIntervalMs: 500,
+ *   listenAddr: { hostname: "0.0.0.0", port: 7280 },
+ *   seedNodes: ["10.0.0.1:7280", "seeds.prod.internal:7280"],
+ * };
+ * assert(config.seedNodes?.length === 2);
+ * ```
+ */
+export interface SpawnChitchatConfig extends ChitchatConfig {
+  /**
+   * Time between the starts of two gossip rounds.
+   *
+   * @default {1_000}
+   */
+  readonly gossipIntervalMs?: number;
+  /**
+   * Where the socket binds.
+   *
+   * @default {chitchatId.gossipAdvertiseAddr}
+   */
+  readonly listenAddr?: SocketAddress;
+  /**
+   * Nodes to contact first: `ip:port`, `[ipv6]:port` or `host:port`
+   * (host names are resolved at start and every minute).
+   *
+   * @default {[]}
+   */
+  readonly seedNodes?: readonly string[];
+}
+
+/** Options of {@linkcode spawnChitchat}: the node's environment. */
+export interface SpawnChitchatOptions {
+  /**
+   * How messages travel.
+   *
+   * @default {new UdpTransport({ logger })}
+   */
+  readonly transport?: Transport;
+  /**
+   * Runs the gossip rounds and the DNS refresh, and is the state machine's clock.
+   *
+   * @default {systemScheduler}
+   */
+  readonly scheduler?: Scheduler;
+  /**
+   * Picks gossip peers and drives the state machine's random choices.
+   *
+   * @default {Math.random}
+   */
+  readonly random?: RandomSource;
+  /**
+   * Where the node logs.
+   *
+   * @default {consoleLogger("warn")}
+   */
+  readonly logger?: Logger;
+  /**
+   * Resolves seed host names.
+   *
+   * @default {systemResolveDns}
+   */
+  readonly resolveDns?: ResolveDns;
+}
+
+function checkScheduler(scheduler: Scheduler): Scheduler {
+  if (
+    scheduler === null || typeof scheduler !== "object" ||
+    typeof scheduler.now !== "function" || typeof scheduler.setTimeout !== "function"
+  ) {
+    throw new TypeError("Invalid scheduler: expected { now(), setTimeout() }");
+  }
+  return scheduler;
+}
+
+/**
+ * Starts a node: checks the configuration, binds the socket, resolves the
+ * seeds, and starts gossiping (the first round at once). If the advertised
+ * port is 0, the node advertises the port actually bound.
+ *
+ * @param config Identity, cluster, failure detector, gossip interval, listen address, seeds.
+ * @param options Transport, scheduler, random source, logger, DNS resolver.
+ * @returns The running node; shut it down (or dispose it) when done.
+ * @throws {TypeError} or {RangeError} naming the invalid field (`gossipIntervalMs`, `listenAddr.port`, `seedNodes`, ...).
+ * @throws {Deno.errors.AddrInUse} if the listen address is taken.
+ *
+ * @example A node on an in-memory network, on port 0
+ * ```ts
+ * import { spawnChitchat } from "@chitchat/chitchat";
+ * import { ChannelTransport } from "@chitchat/chitchat/testing";
+ * import assert from "node:assert";
+ *
+ * await using node = await spawnChitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 0 } },
+ *   clusterId: "demo",
+ * }, { transport: new ChannelTransport() });
+ * assert(node.chitchatId.gossipAdvertiseAddr.port === node.localAddr.port);
+ * assert(node.localAddr.port !== 0);
+ * ```
+ *
+ * @example Refused configuration
+ * ```ts
+ * import { spawnChitchat } from "@chitchat/chitchat";
+ * import assert from "node:assert";
+ *
+ * const chitchatId = { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 0 } };
+ * await assert.rejects(spawnChitchat({ chitchatId, clusterId: "demo", gossipIntervalMs: 0 }), RangeError);
+ * await assert.rejects(spawnChitchat({ chitchatId, clusterId: "demo", seedNodes: ["nope"] }), TypeError);
+ * ```
+ */
+export async function spawnChitchat(
+  config: SpawnChitchatConfig,
+  options: SpawnChitchatOptions = {},
+): Promise<ChitchatHandle> {
+  const resolved = resolveChitchatConfig(config);
+  const gossipIntervalMs = config.gossipIntervalMs ?? 1_000;
+  if (typeof gossipIntervalMs !== "number" || Number.isNaN(gossipIntervalMs)) {
+    throw new TypeError("Invalid gossipIntervalMs: expected a number");
+  }
+  if (!(gossipIntervalMs > 0) || !Number.isFinite(gossipIntervalMs)) {
+    throw new RangeError(
+      `Invalid gossipIntervalMs: ${gossipIntervalMs} must be a positive finite number`,
+    );
+  }
+  const listenAddr = checkSocketAddress(
+    config.listenAddr ?? resolved.chitchatId.gossipAdvertiseAddr,
+    "listenAddr",
+  );
+  const scheduler = checkScheduler(options.scheduler ?? systemScheduler);
+  const logger = options.logger ?? consoleLogger("warn");
+  const random = options.random ?? Math.random;
+  const seeds = new SeedResolver(config.seedNodes ?? [], {
+    resolveDns: options.resolveDns,
+    scheduler,
+    logger,
+  });
+  const transport = options.transport ?? new UdpTransport({ logger });
+  const socket = await transport.open(listenAddr);
+  try {
+    let chitchatId = resolved.chitchatId;
+    if (chitchatId.gossipAdvertiseAddr.port === 0) {
+      chitchatId = {
+        ...chitchatId,
+        gossipAdvertiseAddr: {
+          hostname: chitchatId.gossipAdvertiseAddr.hostname,
+          port: socket.localAddr.port,
+        },
+      };
+    }
+    const chitchat = new Chitchat({
+      ...config,
+      chitchatId,
+      failureDetector: resolved.failureDetector,
+      // The iterable may be single-use and was consumed by validation.
+      initialKeyValues: resolved.initialKeyValues,
+    }, { clock: scheduler, random, logger });
+    await seeds.start();
+    return new ChitchatHandle({
+      chitchat,
+      socket,
+      gossipIntervalMs,
+      seeds,
+      scheduler,
+      random,
+      logger,
+    });
+  } catch (error) {
+    await seeds.close();
+    await socket.close();
+    throw error;
+  }
+}

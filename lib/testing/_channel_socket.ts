@@ -1,0 +1,138 @@
+// Copyright the chitchat for Deno authors. MIT license.
+// Internal: one endpoint of a ChannelTransport (its receive queue and
+// metrics), and what it may ask of the network that owns it.
+
+import { closedError, receiveUntilClosed } from "../runtime/_socket_common.ts";
+import type { ChitchatMessage } from "../core/message.ts";
+import { messageByteLength } from "../core/message_codec.ts";
+import type { Timer } from "../runtime/scheduler.ts";
+import type { SocketAddress } from "../core/socket_address.ts";
+import type { Socket, SocketMetrics } from "../runtime/transport.ts";
+
+type MutableSocketMetrics = { -readonly [K in keyof SocketMetrics]: SocketMetrics[K] };
+
+/** A message on its way to a socket; cancelled if the socket closes first. */
+export interface InFlight {
+  readonly fromKey: string;
+  readonly bytes: number;
+  timer: Timer | undefined;
+}
+
+/** What a socket may ask of its network; kept off the public class. */
+export interface NetworkPort {
+  route(source: ChannelSocket, to: SocketAddress, message: ChitchatMessage): void;
+  release(socket: ChannelSocket, inFlight: Iterable<InFlight>): void;
+}
+
+type Received = readonly [SocketAddress, ChitchatMessage];
+
+export class ChannelSocket implements Socket {
+  readonly localAddr: SocketAddress;
+  readonly _key: string;
+  readonly #network: NetworkPort;
+  readonly #capacity: number;
+  readonly #metrics: MutableSocketMetrics = {
+    messagesSent: 0,
+    bytesSent: 0,
+    messagesReceived: 0,
+    bytesReceived: 0,
+    datagramsDropped: 0,
+    sendErrors: 0,
+  };
+  readonly #inFlight = new Set<InFlight>();
+  #queue: (Received | undefined)[] = [];
+  #head = 0;
+  #waiters: { resolve: (item: Received) => void; reject: (error: Error) => void }[] = [];
+  #closed = false;
+
+  constructor(network: NetworkPort, localAddr: SocketAddress, key: string, capacity: number) {
+    this.#network = network;
+    this.localAddr = localAddr;
+    this._key = key;
+    this.#capacity = capacity;
+  }
+
+  get metrics(): SocketMetrics {
+    return { ...this.#metrics };
+  }
+
+  send(to: SocketAddress, message: ChitchatMessage): Promise<void> {
+    try {
+      if (this.#closed) throw closedError(this.localAddr);
+      this.#network.route(this, to, message);
+      this.#metrics.messagesSent++;
+      this.#metrics.bytesSent += messageByteLength(message);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  receive(): Promise<readonly [SocketAddress, ChitchatMessage]> {
+    if (this.#head < this.#queue.length) {
+      const item = this.#queue[this.#head]!;
+      // Let the message be collected once received.
+      this.#queue[this.#head++] = undefined;
+      if (this.#head === this.#queue.length) {
+        this.#queue = [];
+        this.#head = 0;
+      }
+      return Promise.resolve(item);
+    }
+    if (this.#closed) return Promise.reject(closedError(this.localAddr));
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** Returns `false` when the queue is full (the message is lost). */
+  _enqueue(from: SocketAddress, message: ChitchatMessage, bytes: number): boolean {
+    if (this.#closed) return false;
+    const item = [from, message] as const;
+    const waiter = this.#waiters.shift();
+    if (waiter === undefined) {
+      if (this.#queue.length - this.#head >= this.#capacity) return false;
+      this.#queue.push(item);
+    }
+    this.#metrics.messagesReceived++;
+    this.#metrics.bytesReceived += bytes;
+    waiter?.resolve(item);
+    return true;
+  }
+
+  _dropUndecodable(): void {
+    this.#metrics.datagramsDropped++;
+  }
+
+  _takeOff(flight: InFlight): void {
+    this.#inFlight.add(flight);
+  }
+
+  _land(flight: InFlight): void {
+    this.#inFlight.delete(flight);
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#network.release(this, this.#inFlight);
+    this.#inFlight.clear();
+    this.#queue = [];
+    this.#head = 0;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter.reject(closedError(this.localAddr));
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Whether `close()` was called. */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<readonly [SocketAddress, ChitchatMessage]> {
+    return receiveUntilClosed(this);
+  }
+}

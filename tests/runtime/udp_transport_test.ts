@@ -1,0 +1,110 @@
+// Copyright the chitchat for Deno authors. MIT license.
+// What only UdpTransport does (the shared behaviour is in
+// transport_contract_test.ts): IPv6, full-size datagrams, transient send
+// errors, and a clear error without --unstable-net.
+
+import { deepStrictEqual, equal, ok as assert, rejects } from "node:assert/strict";
+import { Digest } from "../../lib/core/digest.ts";
+import { encodeMessage } from "../../lib/core/message_codec.ts";
+import { UdpTransport } from "../../lib/runtime/udp_transport.ts";
+import { RecordingLogger, withTimeout } from "../_deadline.ts";
+
+const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
+
+function ipv6Available(): boolean {
+  try {
+    Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name: "UdpTransport carries messages over IPv6",
+  ignore: !ipv6Available(),
+  async fn() {
+    const transport = new UdpTransport({ logger: new RecordingLogger() });
+    await using a = await transport.open({ hostname: "0:0:0:0:0:0:0:1", port: 0 });
+    await using b = await transport.open({ hostname: "::1", port: 0 });
+    equal(a.localAddr.hostname, "::1");
+    await a.send(b.localAddr, { type: "syn", clusterId: "v6", digest: Digest.empty });
+    const [from, message] = await withTimeout(b.receive(), 2_000, "IPv6 message");
+    deepStrictEqual(from, a.localAddr);
+    equal(message.type === "syn" && message.clusterId, "v6");
+  },
+});
+
+Deno.test("UdpTransport delivers a datagram of exactly 65,507 bytes", async () => {
+  const transport = new UdpTransport({ logger: new RecordingLogger() });
+  await using a = await transport.open(LOOPBACK);
+  await using b = await transport.open(LOOPBACK);
+  // 4 header bytes, 2 for the empty digest, 2 for the cluster id length.
+  const clusterId = "c".repeat(65_507 - 8);
+  const message = { type: "syn", clusterId, digest: Digest.empty } as const;
+  equal(encodeMessage(message).length, 65_507);
+  await a.send(b.localAddr, message);
+  const [, received] = await withTimeout(b.receive(), 2_000, "full-size datagram");
+  equal(received.type === "syn" && received.clusterId.length, clusterId.length);
+  equal(b.metrics.bytesReceived, 65_507);
+});
+
+Deno.test("UdpTransport swallows and counts a transient send error", async () => {
+  const logger = new RecordingLogger();
+  await using socket = await new UdpTransport({ logger }).open(LOOPBACK);
+  // An IPv4 socket cannot reach an IPv6 address: EAFNOSUPPORT, a per-datagram failure.
+  await socket.send({ hostname: "::1", port: 9 }, {
+    type: "syn",
+    clusterId: "x",
+    digest: Digest.empty,
+  });
+  equal(socket.metrics.sendErrors, 1);
+  equal(socket.metrics.messagesSent, 0);
+  equal(logger.atLeast("warn").length, 0);
+});
+
+Deno.test("UdpTransport reports the address already in use", async () => {
+  const transport = new UdpTransport({ logger: new RecordingLogger() });
+  await using socket = await transport.open(LOOPBACK);
+  await rejects(
+    transport.open(socket.localAddr),
+    (error: unknown) =>
+      error instanceof Deno.errors.AddrInUse &&
+      error.message ===
+        `Cannot bind 127.0.0.1:${socket.localAddr.port}/UDP for gossip: address already in use`,
+  );
+});
+
+Deno.test("UdpTransport refuses a malformed listen address", async () => {
+  const transport = new UdpTransport({ logger: new RecordingLogger() });
+  await rejects(transport.open({ hostname: "127.0.0.1", port: 65_536 }), RangeError);
+  await rejects(transport.open({ hostname: "127.0.0.1", port: 1.5 }), RangeError);
+  await rejects(
+    transport.open({ hostname: 7 as unknown as string, port: 0 }),
+    TypeError,
+  );
+});
+
+Deno.test("UdpTransport without --unstable-net fails with a TypeError that says what to add", async () => {
+  const module = new URL("../../lib/runtime/udp_transport.ts", import.meta.url).href;
+  const script = `
+    import { UdpTransport } from ${JSON.stringify(module)};
+    try {
+      await new UdpTransport().open({ hostname: "127.0.0.1", port: 0 });
+      console.log("opened");
+    } catch (error) {
+      console.log(error.name + ": " + error.message);
+    }
+  `;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-config", "--quiet", script],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout).trim();
+  assert(output.success, new TextDecoder().decode(output.stderr));
+  assert(stdout.startsWith("TypeError: "), stdout);
+  assert(stdout.includes("--unstable-net"), stdout);
+  assert(stdout.includes('"unstable": ["net"]'), stdout);
+});
