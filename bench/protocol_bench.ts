@@ -4,10 +4,11 @@
 // README.md. Setup (building clusters, encoding inputs) stays outside
 // b.start()/b.end().
 
-import { decodeMessage, Digest, encodeMessage } from "../mod.ts";
+import { Chitchat, decodeMessage, Digest, encodeMessage } from "../mod.ts";
 import {
   benchChitchat,
   benchCluster,
+  benchId,
   halfDigest,
   KEY_COUNTS,
   MTU,
@@ -108,6 +109,33 @@ for (const nodes of NODE_COUNTS) {
         syn ??= encodeMessage({ type: "syn", clusterId: "bench", digest: Digest.empty });
         b.start();
         const reply = chitchat.processMessage(decodeMessage(syn));
+        encodeMessage(reply!);
+        b.end();
+      },
+    });
+
+    // The whole receiving path of a SYN-ACK: decode it, apply its delta to
+    // a node that knows nothing yet (a fresh one per iteration, built
+    // outside the timing), build the ACK. The SYN-ACK is the one of
+    // `synack/decode/empty` (a full digest and a delta given the whole
+    // datagram budget, as the reference's bench), so the two compare.
+    let synAck: Uint8Array | undefined;
+    Deno.bench({
+      name: "decode SYN-ACK, apply, build ACK",
+      group: `handle-synack/empty ${shape}`,
+      baseline: true,
+      fn(b) {
+        if (synAck === undefined) {
+          const state = benchCluster(nodes, keys);
+          synAck = encodeMessage({
+            type: "synAck",
+            digest: state.computeDigest(),
+            delta: state.computeDelta(Digest.empty, MTU),
+          });
+        }
+        const receiver = new Chitchat({ chitchatId: benchId(nodes), clusterId: "bench" });
+        b.start();
+        const reply = receiver.processMessage(decodeMessage(synAck));
         encodeMessage(reply!);
         b.end();
       },
