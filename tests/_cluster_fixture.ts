@@ -3,14 +3,9 @@
 // Node n is `node-%05d`, generation 1, 127.0.0.1:(10000+n), heartbeat n+1,
 // keys `key-%03d` = `value-%05d-%03d` set in order (versions 1..K).
 
-import {
-  Chitchat,
-  type ChitchatId,
-  ClusterState,
-  Digest,
-  type DigestEntry,
-  seededRandom,
-} from "../mod.ts";
+import { Chitchat, type ChitchatId, ClusterState, Digest, type DigestEntry } from "../mod.ts";
+import { nodeStateInternals } from "../lib/core/node_state.ts";
+import { seededRandom } from "../lib/core/random.ts";
 
 export const MTU = 65_507;
 
@@ -25,7 +20,7 @@ export function benchId(n: number): ChitchatId {
 function fill(state: ClusterState, nodes: number, keys: number, skipFirst = false): void {
   for (let n = skipFirst ? 1 : 0; n < nodes; n++) {
     const node = state.nodeStateOrInit(benchId(n));
-    node._observeHeartbeat(n + 1);
+    nodeStateInternals.observeHeartbeat(node, n + 1);
     const nodeLabel = String(n).padStart(5, "0");
     for (let k = 0; k < keys; k++) {
       const keyLabel = String(k).padStart(3, "0");

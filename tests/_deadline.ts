@@ -2,7 +2,9 @@
 // Test support: bounded waits. Every timer started here is cleared, so the
 // op sanitizer stays quiet whichever side of a race wins.
 
-import type { LogFields, Logger } from "../lib/core/logger.ts";
+import type { Logger } from "../lib/core/logger.ts";
+
+type LogFields = Parameters<Logger["info"]>[1];
 import { drainMicrotasks, type VirtualScheduler } from "./_virtual_scheduler.ts";
 
 /** Rejects with a labelled error if `promise` has not settled within `ms` (real time). */

@@ -5,6 +5,7 @@
 
 import { Digest } from "../mod.ts";
 import { benchCluster } from "./_cluster_fixture.ts";
+import { nodeStateInternals } from "../lib/core/node_state.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with --v8-flags=--expose-gc");
@@ -12,7 +13,7 @@ gc();
 const before = Deno.memoryUsage();
 const state = benchCluster(5_000, 100);
 for (const node of state.nodeStates()) {
-  node._staleEntries(0);
+  nodeStateInternals.staleEntries(node, 0);
   [...node.keyValues()];
 }
 const digest = state.computeDigest();

@@ -10,8 +10,8 @@ import {
   type Clock,
   decodeMessage,
   encodeMessage,
-  seededRandom,
 } from "../mod.ts";
+import { seededRandom } from "../lib/core/random.ts";
 
 export class ManualClock implements Clock {
   #now = 0;

@@ -45,7 +45,9 @@ import {
   type FailureDetectorConfig,
 } from "../core/failure_detector.ts";
 import { createHttpHandler } from "./http_api.ts";
-import type { LogFields, Logger, LogLevel } from "../core/logger.ts";
+import type { Logger, LogLevel } from "../core/logger.ts";
+
+type LogFields = Parameters<Logger["info"]>[1];
 import { NodeState } from "../core/node_state.ts";
 import {
   formatSocketAddress,

@@ -159,7 +159,7 @@ export function clusterStateJson(chitchat: Chitchat): ClusterStateJson {
   const liveKeys = new Set(liveNodes.map(idKey));
   return {
     clusterId: chitchat.clusterId,
-    self: chitchatIdJson(chitchat.selfChitchatId),
+    self: chitchatIdJson(chitchat.chitchatId),
     liveNodes: liveNodes.map(chitchatIdJson),
     deadNodes: chitchat.deadNodes().sort(compareChitchatIds).map(chitchatIdJson),
     nodes: chitchat.nodeStates().map((state) => nodeStateJson(state, liveKeys)),
@@ -296,10 +296,9 @@ async function route(chitchat: Chitchat, request: Request): Promise<Response> {
     }
     case "DELETE": {
       const { afterTtl } = queryFlags(url, ["afterTtl"]);
-      // A tombstone is a deleted key: deleting it again must not revive or re-version it.
-      if (!self.has(key)) throw new HttpApiError(404, `No key "${key}" on this node`);
-      if (afterTtl) self.deleteAfterTtl(key);
-      else self.delete(key);
+      // Both refuse an absent key or a tombstone, without writing a version.
+      const deleted = afterTtl ? self.deleteAfterTtl(key) : self.delete(key);
+      if (!deleted) throw new HttpApiError(404, `No key "${key}" on this node`);
       return jsonResponse(200, keyValueJson(key, self.getVersioned(key)!));
     }
   }

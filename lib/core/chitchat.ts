@@ -17,9 +17,10 @@ import {
 import { type Clock, systemClock } from "./clock.ts";
 import { ClusterState } from "./cluster_state.ts";
 import type { Delta } from "./delta.ts";
-import { Digest, type DigestEntry } from "./digest.ts";
+import { Digest, type DigestEntry, digestInternals } from "./digest.ts";
 import { FailureDetector } from "./failure_detector.ts";
 import type { LivenessRecord } from "./_liveness_record.ts";
+import { clusterStateInternals } from "./cluster_state.ts";
 import type {
   KeyChangeEvent,
   KeyChangeSubscription,
@@ -27,32 +28,16 @@ import type {
 } from "./key_change_event.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import type { ChitchatMessage, SynMessage } from "./message.ts";
-import { MESSAGE_HEADER_BYTES } from "./message_codec.ts";
-import { MAX_DATAGRAM_BYTES, type NodeState } from "./node_state.ts";
+import { type NodeState, nodeStateInternals as nodes } from "./node_state.ts";
+import {
+  digestLineBytes,
+  LENGTH_PREFIX_BYTES,
+  MAX_DATAGRAM_BYTES,
+  MESSAGE_HEADER_BYTES,
+} from "./wire/wire_sizes.ts";
 import type { RandomSource } from "./random.ts";
+import type { ChitchatOptions } from "./chitchat_options.ts";
 import type { VersionedValue } from "./versioned_value.ts";
-
-/** Options of the {@linkcode Chitchat} constructor: where time and randomness come from. */
-export interface ChitchatOptions {
-  /**
-   * Time source for heartbeats, phi, grace periods and TTLs.
-   *
-   * @default {systemClock}
-   */
-  readonly clock?: Clock;
-  /**
-   * Random source for tie-breaking and digest sampling.
-   *
-   * @default {Math.random}
-   */
-  readonly random?: RandomSource;
-  /**
-   * Where protocol events (rejected deltas, resets, wrong cluster) are logged.
-   *
-   * @default {silentLogger}
-   */
-  readonly logger?: Logger;
-}
 
 /**
  * Counters of what the state machine processed.
@@ -93,6 +78,23 @@ export interface ChitchatMetrics {
 }
 
 type MutableMetrics = { -readonly [K in keyof ChitchatMetrics]: ChitchatMetrics[K] };
+
+/**
+ * What the runtime and the simulator may do with a `Chitchat` beyond its
+ * public API. Not re-exported by `mod.ts`.
+ */
+export interface ChitchatInternals {
+  /** Builds a node from a configuration already checked by `resolveChitchatConfig`. */
+  fromResolved(config: ResolvedChitchatConfig, options: ChitchatOptions): Chitchat;
+  /** The configuration in use, with defaults filled in. */
+  config(chitchat: Chitchat): ResolvedChitchatConfig;
+  /** The failure detector. */
+  failureDetector(chitchat: Chitchat): FailureDetector;
+}
+
+let internals: ChitchatInternals;
+// Set while `fromResolved` builds a node, so its configuration is not checked twice.
+let preResolved: ResolvedChitchatConfig | undefined;
 
 /**
  * The chitchat protocol, without I/O: feed it received messages, send
@@ -155,7 +157,8 @@ export class Chitchat {
    * @throws {TypeError} or {RangeError} naming the invalid config field.
    */
   constructor(config: ChitchatConfig, options: ChitchatOptions = {}) {
-    this.#config = resolveChitchatConfig(config);
+    this.#config = preResolved ?? resolveChitchatConfig(config);
+    preResolved = undefined;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#logger = options.logger ?? silentLogger;
@@ -166,22 +169,32 @@ export class Chitchat {
     });
     this.#failureDetector = new FailureDetector(this.#config.failureDetector, this.#clock);
     this.#self = this.#clusterState.nodeStateOrInit(this.#config.chitchatId);
-    this.#selfKey = this.#self._idInfo.key;
+    this.#selfKey = nodes.idInfo(this.#self).key;
     this.#clusterIdBytes = utf8ByteLength(this.#config.clusterId);
-    this.#self._incrementHeartbeat();
+    nodes.incrementHeartbeat(this.#self);
     for (const [key, value] of this.#config.initialKeyValues) this.#self.set(key, value);
     this.#previousLive = [this.#self];
     this.#previousVersions = [this.#self.maxVersion];
     this.#liveSnapshot = this.#computeLiveSnapshot();
   }
 
-  /** The configuration in use, with defaults filled in. */
-  get config(): ResolvedChitchatConfig {
-    return this.#config;
+  static {
+    internals = {
+      fromResolved(config, options) {
+        preResolved = config;
+        try {
+          return new Chitchat(config, options);
+        } finally {
+          preResolved = undefined;
+        }
+      },
+      config: (chitchat) => chitchat.#config,
+      failureDetector: (chitchat) => chitchat.#failureDetector,
+    };
   }
 
-  /** This node's id. */
-  get selfChitchatId(): ChitchatId {
+  /** This node's id (canonical form). */
+  get chitchatId(): ChitchatId {
     return this.#self.chitchatId;
   }
 
@@ -195,19 +208,30 @@ export class Chitchat {
     return this.#clusterState;
   }
 
-  /** The failure detector. */
-  get failureDetector(): FailureDetector {
-    return this.#failureDetector;
-  }
-
   /** The clock in use. */
   get clock(): Clock {
     return this.#clock;
   }
 
-  /** Counters of processed messages and deltas. */
-  get metrics(): ChitchatMetrics {
+  /**
+   * Counters of processed messages and deltas.
+   *
+   * @returns A snapshot.
+   */
+  metrics(): ChitchatMetrics {
     return { ...this.#metrics };
+  }
+
+  /**
+   * A node's current phi (suspicion level) in the failure detector: it
+   * grows with the time since its last heartbeat; above
+   * `failureDetector.phiThreshold` the node is dead.
+   *
+   * @param chitchatId The node.
+   * @returns Phi, or `undefined` while too few heartbeats were seen (and for this node).
+   */
+  phi(chitchatId: ChitchatId): number | undefined {
+    return this.#failureDetector.phi(chitchatId);
   }
 
   /**
@@ -220,13 +244,14 @@ export class Chitchat {
   }
 
   /**
-   * The state of a node.
+   * The state of a node: of that exact id, or, given a node id alone, of
+   * its newest generation known here.
    *
-   * @param chitchatId The node.
+   * @param node The node's id, or its `nodeId`.
    * @returns Its state, or `undefined` if unknown.
    */
-  nodeState(chitchatId: ChitchatId): NodeState | undefined {
-    return this.#clusterState.nodeState(chitchatId);
+  nodeState(node: ChitchatId | string): NodeState | undefined {
+    return this.#clusterState.nodeState(node);
   }
 
   /**
@@ -253,7 +278,8 @@ export class Chitchat {
    */
   createSynMessage(): SynMessage {
     const excluded = this.scheduledForDeletionNodes();
-    const budget = MAX_DATAGRAM_BYTES - MESSAGE_HEADER_BYTES - 2 - this.#clusterIdBytes;
+    const budget = MAX_DATAGRAM_BYTES - MESSAGE_HEADER_BYTES - LENGTH_PREFIX_BYTES -
+      this.#clusterIdBytes;
     const digest = this.#fitDigest(this.#clusterState.computeDigest(excluded), budget);
     return { type: "syn", clusterId: this.#config.clusterId, digest };
   }
@@ -263,7 +289,7 @@ export class Chitchat {
    * processed message does it too).
    */
   updateSelfHeartbeat(): void {
-    this.#self._incrementHeartbeat();
+    nodes.incrementHeartbeat(this.#self);
   }
 
   /**
@@ -355,9 +381,9 @@ export class Chitchat {
     if (selfIndex > 0) [entries[0], entries[selfIndex]] = [entries[selfIndex], entries[0]];
     shuffleRange(entries, selfIndex === -1 ? 0 : 1, entries.length, this.#random);
     const kept: DigestEntry[] = [];
-    let length = 2;
+    let length = LENGTH_PREFIX_BYTES;
     for (const entry of entries) {
-      const line = idInfo(entry.chitchatId).bytes.length + 24;
+      const line = digestLineBytes(idInfo(entry.chitchatId).bytes.length);
       if (length + line > budget) continue;
       length += line;
       kept.push(entry);
@@ -367,7 +393,7 @@ export class Chitchat {
 
   #reportHeartbeats(digest: Digest): void {
     this.#reporting = digest;
-    this.#clusterState._forEachDigestLine(digest, this.#reportHeartbeat);
+    clusterStateInternals.forEachDigestLine(this.#clusterState, digest, this.#reportHeartbeat);
     this.#reporting = undefined;
   }
 
@@ -376,25 +402,25 @@ export class Chitchat {
   #reportHeartbeat = (state: NodeState | undefined, line: number, key: string): void => {
     if (key === this.#selfKey) return;
     const digest = this.#reporting!;
-    const heartbeat = digest._numbers[3 * line];
+    const heartbeat = digestInternals.numbers(digest)[3 * line];
     if (state === undefined) {
-      const id = digest._ids[line];
+      const id = digestInternals.ids(digest)[line];
       const lastHeartbeat = this.#clusterState.lastHeartbeatIfDeleted(id);
       // A node we collected comes back only with a newer heartbeat.
       if (lastHeartbeat !== undefined && lastHeartbeat >= heartbeat) return;
       state = this.#clusterState.nodeStateOrInit(id);
     }
-    if (state._observeHeartbeat(heartbeat)) {
-      this.#failureDetector._reportRecord(this.#livenessOf(state));
+    if (nodes.observeHeartbeat(state, heartbeat)) {
+      this.#failureDetector.reportRecord(this.#livenessOf(state));
     }
   };
 
   /** The detector's record of a node, cached on its state: rounds visit every node. */
   #livenessOf(state: NodeState): LivenessRecord {
-    let record = state._liveness;
+    let record = nodes.liveness(state);
     if (record === undefined || record.dropped) {
-      record = this.#failureDetector._record(state.chitchatId);
-      state._liveness = record;
+      record = this.#failureDetector.record(state.chitchatId);
+      nodes.setLiveness(state, record);
     }
     return record;
   }
@@ -417,7 +443,7 @@ export class Chitchat {
     const live: NodeState[] = [];
     const versions: number[] = [];
     for (const state of this.#clusterState.nodeStates()) {
-      if (state !== this.#self && !this.#failureDetector._updateRecord(this.#livenessOf(state))) {
+      if (state !== this.#self && !this.#failureDetector.updateRecord(this.#livenessOf(state))) {
         continue;
       }
       live.push(state);
@@ -465,7 +491,7 @@ export class Chitchat {
   #liveStates(): NodeState[] {
     return this.#clusterState.nodeStates().filter((state) =>
       state === this.#self ||
-      (state._liveness?.live ?? this.#failureDetector.isLive(state.chitchatId))
+      (nodes.liveness(state)?.live ?? this.#failureDetector.isLive(state.chitchatId))
     );
   }
 
@@ -530,7 +556,7 @@ export class Chitchat {
     callback: (event: KeyChangeEvent) => void,
     options?: SubscribeEventOptions,
   ): KeyChangeSubscription {
-    return this.#clusterState.listeners.subscribe(prefix, callback, options);
+    return clusterStateInternals.listeners(this.#clusterState).subscribe(prefix, callback, options);
   }
 
   /**
@@ -577,7 +603,7 @@ export class Chitchat {
     // Keep the node tracked so it is eventually collected, without a
     // heartbeat that would make it look alive.
     this.#failureDetector.track(state.chitchatId);
-    state._replaceWith(entries, maxVersion, Math.max(lastGcVersion, state.lastGcVersion));
+    nodes.replaceWith(state, entries, maxVersion, Math.max(lastGcVersion, state.lastGcVersion));
     return true;
   }
 }
@@ -594,3 +620,6 @@ function sameLiveSet(
   }
   return true;
 }
+
+/** Package-internal access to `Chitchat` (see {@linkcode ChitchatInternals}). */
+export const chitchatInternals: ChitchatInternals = internals!;

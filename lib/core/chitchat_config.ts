@@ -15,19 +15,22 @@ import type { NodeState } from "./node_state.ts";
 export const DEFAULT_MARKED_FOR_DELETION_GRACE_PERIOD_MS = 2 * 60 * 60 * 1_000;
 
 /**
- * Configuration of a {@linkcode Chitchat} state machine.
+ * Configuration of a {@linkcode Chitchat} state machine. It is checked
+ * once, when the node is built: a bad field throws, naming it.
  *
  * @example
  * ```ts
- * import type { ChitchatConfig } from "@chitchat/chitchat";
+ * import { Chitchat, type ChitchatConfig } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
  * const config: ChitchatConfig = {
  *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 10000 } },
  *   clusterId: "prod",
- *   failureDetector: { initialIntervalMs: 1_000 },
+ *   initialKeyValues: [["role", "indexer"]],
  * };
- * assert(config.clusterId === "prod");
+ * assert(new Chitchat(config).selfNodeState().get("role") === "indexer");
+ * assert.throws(() => new Chitchat({ ...config, failureDetector: { phiThreshold: 0 } }), RangeError);
+ * assert.throws(() => new Chitchat({ ...config, clusterId: 7 as unknown as string }), TypeError);
  * ```
  */
 export interface ChitchatConfig {
@@ -36,9 +39,10 @@ export interface ChitchatConfig {
   /** Nodes only gossip with nodes of the same cluster id. */
   readonly clusterId: string;
   /**
-   * Failure detector settings; missing ones take the defaults.
+   * Failure detector settings; missing ones take the defaults listed on
+   * {@linkcode FailureDetectorConfig}.
    *
-   * @default {DEFAULT_FAILURE_DETECTOR_CONFIG}
+   * @default {{}}
    */
   readonly failureDetector?: Partial<FailureDetectorConfig>;
   /**
@@ -70,21 +74,7 @@ export interface ChitchatConfig {
   readonly initialKeyValues?: Iterable<readonly [string, string]>;
 }
 
-/**
- * A configuration with every default filled in.
- *
- * @example
- * ```ts
- * import { resolveChitchatConfig } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * const config = resolveChitchatConfig({
- *   chitchatId: { nodeId: "n", generationId: 0n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 1 } },
- *   clusterId: "c",
- * });
- * assert(config.failureDetector.phiThreshold === 8);
- * ```
- */
+/** A configuration with every default filled in (internal: not re-exported by `mod.ts`). */
 export interface ResolvedChitchatConfig {
   /** This node's identity (canonical). */
   readonly chitchatId: ChitchatId;
@@ -115,21 +105,13 @@ function positive(field: string, value: unknown, integer = false): number {
 }
 
 /**
- * Checks a configuration and fills in the defaults.
+ * Checks a configuration and fills in the defaults (internal: the runtime
+ * and `Chitchat` call it once per node).
  *
  * @param config The configuration.
  * @returns The resolved configuration.
  * @throws {TypeError} if a field has the wrong type.
  * @throws {RangeError} if a field is out of range (non-positive phi or period, node id over 65,535 bytes, ...).
- *
- * @example
- * ```ts
- * import { resolveChitchatConfig } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * const chitchatId = { nodeId: "n", generationId: 0n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 1 } };
- * assert.throws(() => resolveChitchatConfig({ chitchatId, clusterId: "c", failureDetector: { phiThreshold: 0 } }), RangeError);
- * ```
  */
 export function resolveChitchatConfig(config: ChitchatConfig): ResolvedChitchatConfig {
   if (config === null || typeof config !== "object") {

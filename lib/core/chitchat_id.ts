@@ -45,16 +45,6 @@ export interface ChitchatId {
  * @param b Second id.
  * @returns A negative number, zero or a positive number.
  * @throws {TypeError} or {RangeError} if an id is invalid.
- *
- * @example Code-point order, not UTF-16 order
- * ```ts
- * import { compareChitchatIds } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * const at = (nodeId: string) => ({ nodeId, generationId: 0n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 1 } });
- * assert(compareChitchatIds(at("\uFFFD"), at("😀")) < 0);
- * assert(compareChitchatIds(at("node-10"), at("node-2")) < 0);
- * ```
  */
 export function compareChitchatIds(a: ChitchatId, b: ChitchatId): number {
   return compareIdInfos(idInfo(a), idInfo(b));
@@ -108,16 +98,6 @@ export function formatChitchatId(id: ChitchatId): string {
  * @returns The canonical id.
  * @throws {TypeError} if a field has the wrong type or the hostname is not an IP literal.
  * @throws {RangeError} if the generation is not a u64, the port is out of range, or the node id is over 65,535 bytes.
- *
- * @example
- * ```ts
- * import { validateChitchatId } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * const id = validateChitchatId({ nodeId: "n", generationId: 0n, gossipAdvertiseAddr: { hostname: "0::1", port: 9 } });
- * assert(id.gossipAdvertiseAddr.hostname === "::1");
- * assert.throws(() => validateChitchatId({ nodeId: "n", generationId: 0n, gossipAdvertiseAddr: { hostname: "localhost", port: 9 } }), TypeError);
- * ```
  */
 export function validateChitchatId(id: ChitchatId): ChitchatId {
   return idInfo(id).id;

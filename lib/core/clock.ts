@@ -27,14 +27,5 @@ export interface Clock {
 
 /**
  * The real monotonic clock (`performance.now()`).
- *
- * @example
- * ```ts
- * import { systemClock } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * const before = systemClock.now();
- * assert(systemClock.now() >= before);
- * ```
  */
 export const systemClock: Clock = { now: () => performance.now() };

@@ -12,43 +12,19 @@ import { shuffleRange } from "./_shuffle.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { Delta, type NodeDelta } from "./delta.ts";
-import { Digest } from "./digest.ts";
-import { KeyChangeListeners } from "./key_change_event.ts";
+import type { Digest } from "./digest.ts";
+import { KeyChangeListeners } from "./_key_change_listeners.ts";
 import { type Logger, silentLogger } from "./logger.ts";
-import { NodeState } from "./node_state.ts";
+import { type NodeState, nodeStateInternals as nodes } from "./node_state.ts";
+import { digestInternals } from "./digest.ts";
+import { deltaInternals } from "./delta.ts";
+import { digestLineBytes, LENGTH_PREFIX_BYTES } from "./wire/wire_sizes.ts";
 import type { RandomSource } from "./random.ts";
+import type { ChitchatOptions } from "./chitchat_options.ts";
 import { formatChitchatId } from "./chitchat_id.ts";
 
 /** How many garbage-collected nodes are remembered, so peers lagging behind cannot resurrect them. */
 export const GARBAGE_COLLECTED_NODE_HISTORY_SIZE = 500;
-
-/** Options of the {@linkcode ClusterState} constructor. */
-export interface ClusterStateOptions {
-  /**
-   * Time source for tombstones and TTLs.
-   *
-   * @default {systemClock}
-   */
-  readonly clock?: Clock;
-  /**
-   * Breaks ties between equally stale nodes when building a delta.
-   *
-   * @default {Math.random}
-   */
-  readonly random?: RandomSource;
-  /**
-   * Key-change subscribers of every node state.
-   *
-   * @default {a private registry}
-   */
-  readonly listeners?: KeyChangeListeners;
-  /**
-   * Where rejected deltas are reported.
-   *
-   * @default {silentLogger}
-   */
-  readonly logger?: Logger;
-}
 
 /**
  * What {@linkcode ClusterState.applyDelta} did.
@@ -74,6 +50,23 @@ export interface ApplyDeltaResult {
   /** Node deltas about nodes we do not know (ignored, as in the reference). */
   readonly unknown: number;
 }
+
+/**
+ * What the rest of the core may do to a cluster state beyond its public
+ * API. Not re-exported by `mod.ts`.
+ */
+export interface ClusterStateInternals {
+  /** The key-change subscribers shared by every node state. */
+  listeners(cluster: ClusterState): KeyChangeListeners;
+  /** Calls `visit` with our state (if any) for every line of a digest. */
+  forEachDigestLine(
+    cluster: ClusterState,
+    digest: Digest,
+    visit: (state: NodeState | undefined, index: number, key: string) => void,
+  ): void;
+}
+
+let internals: ClusterStateInternals;
 
 interface StaleNode {
   readonly state: NodeState;
@@ -121,7 +114,7 @@ export class ClusterState {
   // readers walking the previous array keep a consistent snapshot.
   #sortedStates: readonly NodeState[] = [];
   #added: NodeState[] = [];
-  // The ids and keys of #sorted, for digests (rebuilt when membership changes).
+  // The ids and keys of #sorted(), for digests (rebuilt when membership changes).
   #digestIds: readonly ChitchatId[] | undefined;
   #digestKeys: readonly string[] | undefined;
   #digestIdBytes = 0;
@@ -132,16 +125,20 @@ export class ClusterState {
    *
    * @param options Clock, random source, listeners, logger.
    */
-  constructor(options: ClusterStateOptions = {}) {
+  constructor(options: ChitchatOptions = {}) {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
-    this.#listeners = options.listeners ?? new KeyChangeListeners(options.logger);
+    this.#listeners = new KeyChangeListeners(options.logger);
     this.#logger = options.logger ?? silentLogger;
   }
 
-  /** The key-change subscribers shared by every node state. */
-  get listeners(): KeyChangeListeners {
-    return this.#listeners;
+  static {
+    internals = {
+      listeners: (cluster) => cluster.#listeners,
+      forEachDigestLine(cluster, digest, visit) {
+        cluster.#forEachDigestLine(digest, visit);
+      },
+    };
   }
 
   /** Number of nodes. */
@@ -150,19 +147,28 @@ export class ClusterState {
   }
 
   /**
-   * The state of a node.
+   * The state of a node: of that exact id, or, given a node id alone, of
+   * its newest generation known here.
    *
-   * @param chitchatId The node.
+   * @param node The node's id, or its `nodeId`.
    * @returns Its state, or `undefined` if unknown.
    */
-  nodeState(chitchatId: ChitchatId): NodeState | undefined {
-    return this.#nodes.get(idKey(chitchatId));
+  nodeState(node: ChitchatId | string): NodeState | undefined {
+    if (typeof node !== "string") return this.#nodes.get(idKey(node));
+    let newest: NodeState | undefined;
+    for (const state of this.#sorted()) {
+      if (state.chitchatId.nodeId !== node) continue;
+      if (newest === undefined || state.chitchatId.generationId > newest.chitchatId.generationId) {
+        newest = state;
+      }
+    }
+    return newest;
   }
 
   /** The node states in id order, with the nodes added since the last read merged in. */
   #sorted(): readonly NodeState[] {
     if (this.#added.length > 0) {
-      const added = this.#added.sort((a, b) => compareIdInfos(a._idInfo, b._idInfo));
+      const added = this.#added.sort((a, b) => compareIdInfos(nodes.idInfo(a), nodes.idInfo(b)));
       const current = this.#sortedStates;
       const merged: NodeState[] = [];
       let i = 0;
@@ -170,7 +176,8 @@ export class ClusterState {
       while (i < current.length || j < added.length) {
         if (
           j === added.length ||
-          (i < current.length && compareIdInfos(current[i]._idInfo, added[j]._idInfo) < 0)
+          (i < current.length &&
+            compareIdInfos(nodes.idInfo(current[i]), nodes.idInfo(added[j])) < 0)
         ) {
           merged.push(current[i++]);
         } else {
@@ -183,32 +190,30 @@ export class ClusterState {
     return this.#sortedStates;
   }
 
-  /** Id keys of the sorted states (and ids, and their encoded size), rebuilt when the membership changes. */
+  /** Id keys of the sorted states (and their ids and digest bytes), rebuilt when the membership changes. */
   #sortedKeys(): readonly string[] {
     if (this.#digestKeys === undefined) {
       const sorted = this.#sorted();
       this.#digestIds = sorted.map((state) => state.chitchatId);
-      this.#digestKeys = sorted.map((state) => state._idInfo.key);
-      this.#digestIdBytes = sorted.reduce((n, state) => n + state._idInfo.bytes.length + 24, 0);
+      this.#digestKeys = sorted.map((state) => nodes.idInfo(state).key);
+      this.#digestIdBytes = sorted.reduce(
+        (n, state) => n + digestLineBytes(nodes.idInfo(state).bytes.length),
+        0,
+      );
     }
     return this.#digestKeys;
   }
 
-  /** @ignore Lookup by internal id key. */
-  _nodeStateByKey(key: string): NodeState | undefined {
-    return this.#nodes.get(key);
-  }
-
   /**
-   * @ignore Calls `visit` with our state (if any) for every line of a
-   * digest. Lines usually come in our id order, so the walk follows our
-   * sorted states and looks up only on a mismatch.
+   * Calls `visit` with our state (if any) for every line of a digest.
+   * Lines usually come in our id order, so the walk follows our sorted
+   * states and looks up only on a mismatch.
    */
-  _forEachDigestLine(
+  #forEachDigestLine(
     digest: Digest,
     visit: (state: NodeState | undefined, index: number, key: string) => void,
   ): void {
-    const keys = digest._keys;
+    const keys = digestInternals.keys(digest);
     const sorted = this.#sorted();
     const ours = this.#sortedKeys();
     let next = 0;
@@ -250,7 +255,7 @@ export class ClusterState {
     const existing = this.#nodes.get(info.key);
     if (existing !== undefined) return existing;
     this.#garbageCollected.delete(info.key);
-    const state = new NodeState(info.id, { clock: this.#clock, listeners: this.#listeners });
+    const state = nodes.create(info.id, this.#clock, this.#listeners);
     this.#nodes.set(info.key, state);
     this.#added.push(state);
     this.#digestKeys = undefined;
@@ -270,7 +275,6 @@ export class ClusterState {
     this.#nodes.delete(key);
     this.#sortedStates = this.#sortedStates.filter((other) => other !== state);
     this.#added = this.#added.filter((other) => other !== state);
-    this.#digestKeys = undefined;
     this.#digestKeys = undefined;
     this.#garbageCollected.delete(key);
     this.#garbageCollected.set(key, state.heartbeat);
@@ -301,7 +305,7 @@ export class ClusterState {
     let ids: readonly ChitchatId[];
     let keys: readonly string[];
     const numbers: number[] = [];
-    let byteLength = 2;
+    let byteLength = LENGTH_PREFIX_BYTES;
     if (skip === undefined) {
       // Reuse the id and key arrays until the membership changes.
       keys = this.#sortedKeys();
@@ -314,17 +318,17 @@ export class ClusterState {
       const someIds: ChitchatId[] = [];
       const someKeys: string[] = [];
       for (const state of sorted) {
-        const info = state._idInfo;
+        const info = nodes.idInfo(state);
         if (skip.has(info.key)) continue;
         someIds.push(state.chitchatId);
         someKeys.push(info.key);
         numbers.push(state.heartbeat, state.lastGcVersion, state.maxVersion);
-        byteLength += info.bytes.length + 24;
+        byteLength += digestLineBytes(info.bytes.length);
       }
       ids = someIds;
       keys = someKeys;
     }
-    return Digest._fromArrays(ids, keys, numbers, true, byteLength);
+    return digestInternals.fromArrays(ids, keys, numbers, true, byteLength);
   }
 
   /**
@@ -335,17 +339,21 @@ export class ClusterState {
    * our tombstone collections gets a reset for that node.
    *
    * @param peerDigest The peer's digest.
-   * @param mtu Budget for the delta's bytes (the datagram minus the envelope and digest).
+   * @param budgetBytes Budget for the delta's bytes (the datagram minus the envelope and digest).
    * @param excluded Nodes not to send (those scheduled for deletion).
-   * @returns The delta; it is never longer than `mtu` bytes.
+   * @returns The delta; it is never longer than `budgetBytes`.
    */
-  computeDelta(peerDigest: Digest, mtu: number, excluded: Iterable<ChitchatId> = []): Delta {
+  computeDelta(
+    peerDigest: Digest,
+    budgetBytes: number,
+    excluded: Iterable<ChitchatId> = [],
+  ): Delta {
     const skip = keySet(excluded);
     const stale: StaleNode[] = [];
     // Both sides are usually in id order with the same nodes: walk the
     // peer's lines alongside ours and fall back to a lookup on a mismatch.
-    const peerKeys = peerDigest._keys;
-    const peerNumbers = peerDigest._numbers;
+    const peerKeys = digestInternals.keys(peerDigest);
+    const peerNumbers = digestInternals.numbers(peerDigest);
     const ours = this.#sortedKeys();
     const sorted = this.#sorted();
     let next = 0;
@@ -356,7 +364,7 @@ export class ClusterState {
       if (peerKeys[next] === key) {
         line = next++;
       } else {
-        line = peerDigest._indexOfKey(key);
+        line = digestInternals.indexOfKey(peerDigest, key);
       }
       if (skip !== undefined && skip.has(key)) continue;
       const peerMax = line === -1 ? 0 : peerNumbers[3 * line + 2];
@@ -369,7 +377,7 @@ export class ClusterState {
         state,
         fromVersionExcluded,
         unknown,
-        score: unknown ? state.maxVersion : state._staleCount(fromVersionExcluded),
+        score: unknown ? state.maxVersion : nodes.staleCount(state, fromVersionExcluded),
       });
     }
     if (stale.length === 0) return Delta.empty;
@@ -381,12 +389,12 @@ export class ClusterState {
       start = end;
     }
 
-    const writer = new DeltaWriter(mtu);
+    const writer = new DeltaWriter(budgetBytes);
     const nodeDeltas: NodeDelta[] = [];
     for (const { state, fromVersionExcluded } of stale) {
-      if (!writer.tryAddNode(state._idInfo.bytes, state.lastGcVersion, fromVersionExcluded)) break;
-      const stale = state._staleEntries(fromVersionExcluded);
-      const { entries, from, arena } = stale;
+      const idBytes = nodes.idInfo(state).bytes;
+      if (!writer.tryAddNode(idBytes, state.lastGcVersion, fromVersionExcluded)) break;
+      const { entries, from, arena } = nodes.staleEntries(state, fromVersionExcluded);
       let end = from;
       let full = false;
       if (arena !== undefined) {
@@ -427,7 +435,7 @@ export class ClusterState {
       });
       if (full) break;
     }
-    return Delta._withEncoding(nodeDeltas, writer.finish());
+    return deltaInternals.withEncoding(nodeDeltas, writer.finish());
   }
 
   /**
@@ -466,7 +474,7 @@ export class ClusterState {
       }
       const beforeGc = state.lastGcVersion;
       const beforeMax = state.maxVersion;
-      const application = state._applyDelta(nodeDelta);
+      const application = nodes.applyDelta(state, nodeDelta);
       if (application === "rejected") {
         rejected++;
         continue;
@@ -498,7 +506,7 @@ export class ClusterState {
    * @param gracePeriodMs How long deletions are kept.
    */
   gcKeysMarkedForDeletion(gracePeriodMs: number): void {
-    for (const state of this.#sorted()) state._collectGarbage(gracePeriodMs);
+    for (const state of this.#sorted()) nodes.collectGarbage(state, gracePeriodMs);
   }
 }
 
@@ -536,3 +544,6 @@ function validateNodeDelta(delta: NodeDelta): string | undefined {
   if (delta.maxVersion < previous) return "maxVersion below the last key-value version";
   return undefined;
 }
+
+/** Package-internal access to cluster states (see {@linkcode ClusterStateInternals}). */
+export const clusterStateInternals: ClusterStateInternals = internals!;

@@ -49,6 +49,31 @@ export interface NodeDelta {
 }
 
 /**
+ * What the rest of the core may do with a delta beyond its public API. Not
+ * re-exported by `mod.ts`.
+ */
+export interface DeltaInternals {
+  /** A delta whose block stream is already written. */
+  withEncoding(nodeDeltas: readonly NodeDelta[], encoded: Uint8Array): Delta;
+  /** A delta from the decoder: its node deltas are checked when applied, not here. */
+  unchecked(nodeDeltas: readonly NodeDelta[]): Delta;
+  /** The block stream (cached). */
+  encode(delta: Delta): Uint8Array;
+}
+
+let internals: DeltaInternals;
+// Set only while internals build a delta whose contents are checked elsewhere.
+let trusted = false;
+
+function checkMaxVersions(nodeDeltas: readonly NodeDelta[]): void {
+  for (const { maxVersion } of nodeDeltas) {
+    if (!Number.isSafeInteger(maxVersion) || maxVersion < 0) {
+      throw new RangeError(`Invalid maxVersion: ${maxVersion} is not a version`);
+    }
+  }
+}
+
+/**
  * A delta: node deltas in the order they are written on the wire.
  *
  * @example Building and sizing a delta
@@ -79,16 +104,32 @@ export class Delta {
    * Creates a delta.
    *
    * @param nodeDeltas The node deltas, in the order to write them.
+   * @throws {RangeError} if a node delta's `maxVersion` is not a version
+   * (a non-negative safe integer). Any version is carried as given, also
+   * one that differs from the last key-value's.
    */
   constructor(nodeDeltas: readonly NodeDelta[]) {
+    if (!trusted) checkMaxVersions(nodeDeltas);
     this.nodeDeltas = nodeDeltas;
   }
 
-  /** @ignore A delta whose block stream is already written. */
-  static _withEncoding(nodeDeltas: readonly NodeDelta[], encoded: Uint8Array): Delta {
-    const delta = new Delta(nodeDeltas);
-    delta.#encoded = encoded;
-    return delta;
+  static {
+    internals = {
+      withEncoding(nodeDeltas, encoded) {
+        const delta = internals.unchecked(nodeDeltas);
+        delta.#encoded = encoded;
+        return delta;
+      },
+      unchecked(nodeDeltas) {
+        trusted = true;
+        try {
+          return new Delta(nodeDeltas);
+        } finally {
+          trusted = false;
+        }
+      },
+      encode: (delta) => delta.#encode(),
+    };
   }
 
   /** Whether there is nothing in it. */
@@ -105,15 +146,15 @@ export class Delta {
 
   /** Size of the delta's block stream on the wire, in bytes. */
   get byteLength(): number {
-    return this._encode().length;
+    return this.#encode().length;
   }
 
   /**
-   * @ignore The block stream (cached): operations as the reference writes
-   * them, cut into 16 KiB blocks, each zstd-compressed unless that would
-   * make it longer.
+   * The block stream (cached): operations as the reference writes them,
+   * cut into 16 KiB blocks, each zstd-compressed unless that would make it
+   * longer.
    */
-  _encode(): Uint8Array {
+  #encode(): Uint8Array {
     if (this.#encoded !== undefined) return this.#encoded;
     const writer = new DeltaWriter(Infinity);
     const arena = new KeyValueArena();
@@ -130,8 +171,15 @@ export class Delta {
       const first = arena.count;
       for (const keyValue of nodeDelta.keyValues) arena.push(keyValue);
       writer.append(arena.bytes, arena.offsets[first], arena.offsets[arena.count]);
+      const last = nodeDelta.keyValues[nodeDelta.keyValues.length - 1].version;
+      // A receiver takes the last write's version as the max version unless
+      // an explicit operation follows: write one whenever they differ.
+      if (nodeDelta.maxVersion !== last) writer.trySetMaxVersion(nodeDelta.maxVersion);
     }
     this.#encoded = writer.finish();
     return this.#encoded;
   }
 }
+
+/** Package-internal access to deltas (see {@linkcode DeltaInternals}). */
+export const deltaInternals: DeltaInternals = internals!;

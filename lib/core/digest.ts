@@ -7,20 +7,31 @@
 
 import { compareIdInfos, idInfo, idKey } from "./_chitchat_id_info.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
+import { digestLineBytes, LENGTH_PREFIX_BYTES } from "./wire/wire_sizes.ts";
 
 /**
- * The summary of one node's state in a digest.
+ * A digest line: a node and what the sender knows of it.
  *
  * @example
  * ```ts
- * import type { NodeDigest } from "@chitchat/chitchat";
+ * import { Digest, type DigestEntry } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const summary: NodeDigest = { heartbeat: 12, lastGcVersion: 0, maxVersion: 4 };
- * assert(summary.maxVersion === 4);
+ * const entry: DigestEntry = {
+ *   chitchatId: { nodeId: "n", generationId: 0n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 1 } },
+ *   heartbeat: 12,
+ *   lastGcVersion: 0,
+ *   maxVersion: 4,
+ * };
+ * const digest = new Digest([entry]);
+ * assert(digest.get(entry.chitchatId)?.maxVersion === 4);
+ * // The count, the id (name, generation, IPv4 address and port), three u64.
+ * assert(digest.byteLength === 2 + (2 + 1 + 8 + 1 + 4 + 2) + 3 * 8);
  * ```
  */
-export interface NodeDigest {
+export interface DigestEntry {
+  /** The node. */
+  readonly chitchatId: ChitchatId;
   /** The node's heartbeat as known by the sender. */
   readonly heartbeat: number;
   /** The node's last tombstone-collection version as known by the sender. */
@@ -30,26 +41,35 @@ export interface NodeDigest {
 }
 
 /**
- * A digest line: a node and its summary.
- *
- * @example
- * ```ts
- * import type { DigestEntry } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * const entry: DigestEntry = {
- *   chitchatId: { nodeId: "n", generationId: 0n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 1 } },
- *   heartbeat: 1,
- *   lastGcVersion: 0,
- *   maxVersion: 0,
- * };
- * assert(entry.heartbeat === 1);
- * ```
+ * What the rest of the core may do with a digest beyond its public API:
+ * read its lines as parallel arrays without building line objects. Not
+ * re-exported by `mod.ts`.
  */
-export interface DigestEntry extends NodeDigest {
-  /** The node. */
-  readonly chitchatId: ChitchatId;
+export interface DigestInternals {
+  /**
+   * Wraps parallel arrays (taken over, not copied). `inIdOrder` says the
+   * lines are already in id order; keys must be unique.
+   */
+  fromArrays(
+    ids: readonly ChitchatId[],
+    keys: readonly string[],
+    numbers: readonly number[],
+    inIdOrder: boolean,
+    byteLength?: number,
+  ): Digest;
+  /** Id keys of the lines, in natural order. */
+  keys(digest: Digest): readonly string[];
+  /** Ids of the lines, in natural order. */
+  ids(digest: Digest): readonly ChitchatId[];
+  /** heartbeat, lastGcVersion, maxVersion of line i at 3i, 3i + 1, 3i + 2. */
+  numbers(digest: Digest): readonly number[];
+  /** Index of the line with this id key, or -1. */
+  indexOfKey(digest: Digest, key: string): number;
+  /** Line indexes in id order (the wire order). */
+  idOrder(digest: Digest): readonly number[];
 }
+
+let internals: DigestInternals;
 
 /**
  * The Scuttlebutt digest: for every node the sender knows, its heartbeat,
@@ -116,24 +136,23 @@ export class Digest {
     this.#inIdOrder = false;
   }
 
-  /**
-   * @ignore Wraps parallel arrays (taken over, not copied). `inIdOrder`
-   * says the lines are already in id order; keys must be unique.
-   */
-  static _fromArrays(
-    ids: readonly ChitchatId[],
-    keys: readonly string[],
-    numbers: readonly number[],
-    inIdOrder: boolean,
-    byteLength = -1,
-  ): Digest {
-    const digest = new Digest([]);
-    digest.#ids = ids;
-    digest.#keys = keys;
-    digest.#numbers = numbers;
-    digest.#inIdOrder = inIdOrder;
-    digest.#byteLength = byteLength;
-    return digest;
+  static {
+    internals = {
+      fromArrays(ids, keys, numbers, inIdOrder, byteLength = -1) {
+        const digest = new Digest([]);
+        digest.#ids = ids;
+        digest.#keys = keys;
+        digest.#numbers = numbers;
+        digest.#inIdOrder = inIdOrder;
+        digest.#byteLength = byteLength;
+        return digest;
+      },
+      keys: (digest) => digest.#keys,
+      ids: (digest) => digest.#ids,
+      numbers: (digest) => digest.#numbers,
+      indexOfKey: (digest, key) => digest.#indexOf(key),
+      idOrder: (digest) => digest.#idOrder(),
+    };
   }
 
   /** Number of nodes. */
@@ -171,26 +190,6 @@ export class Digest {
     return i === -1 ? undefined : this.#line(i);
   }
 
-  /** @ignore Id keys of the lines, in natural order. */
-  get _keys(): readonly string[] {
-    return this.#keys;
-  }
-
-  /** @ignore Ids of the lines, in natural order. */
-  get _ids(): readonly ChitchatId[] {
-    return this.#ids;
-  }
-
-  /** @ignore heartbeat, lastGcVersion, maxVersion of line i at 3i, 3i + 1, 3i + 2. */
-  get _numbers(): readonly number[] {
-    return this.#numbers;
-  }
-
-  /** @ignore Index of the line with this id key, or -1. */
-  _indexOfKey(key: string): number {
-    return this.#indexOf(key);
-  }
-
   /**
    * The lines in id order (the order they are written on the wire).
    *
@@ -206,11 +205,8 @@ export class Digest {
     return this.#sorted;
   }
 
-  /**
-   * @ignore Line indexes in id order (the wire order), without building
-   * line objects.
-   */
-  _idOrder(): readonly number[] {
+  /** Line indexes in id order (the wire order), without building line objects. */
+  #idOrder(): readonly number[] {
     const order = this.#ids.map((_, i) => i);
     if (!this.#inIdOrder) {
       const ids = this.#ids;
@@ -227,10 +223,13 @@ export class Digest {
   /** Size of the digest on the wire, in bytes. */
   get byteLength(): number {
     if (this.#byteLength < 0) {
-      let length = 2;
-      for (const id of this.#ids) length += idInfo(id).bytes.length + 24;
+      let length = LENGTH_PREFIX_BYTES;
+      for (const id of this.#ids) length += digestLineBytes(idInfo(id).bytes.length);
       this.#byteLength = length;
     }
     return this.#byteLength;
   }
 }
+
+/** Package-internal access to digests (see {@linkcode DigestInternals}). */
+export const digestInternals: DigestInternals = internals!;

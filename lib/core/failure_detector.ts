@@ -12,41 +12,69 @@ import { IntervalPool } from "./_interval_pool.ts";
 import { LivenessRecord, RecordTimes } from "./_liveness_record.ts";
 
 /**
- * Settings of the failure detector (the reference's defaults).
+ * Settings of the phi-accrual failure detector. Every field is optional in
+ * a {@linkcode ChitchatConfig}; the defaults are the reference's.
  *
- * @example Scaled for a 100 ms gossip interval
+ * @example Scaled for a 100 ms gossip interval: a stopped peer is dead within seconds
  * ```ts
- * import { type FailureDetectorConfig, DEFAULT_FAILURE_DETECTOR_CONFIG } from "@chitchat/chitchat";
+ * import { Chitchat, type FailureDetectorConfig } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const config: FailureDetectorConfig = { ...DEFAULT_FAILURE_DETECTOR_CONFIG, initialIntervalMs: 100 };
- * assert(config.phiThreshold === 8);
+ * let now = 0;
+ * const clock = { now: () => now };
+ * const failureDetector: Partial<FailureDetectorConfig> = { initialIntervalMs: 100 };
+ * const id = (port: number) => ({ nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } });
+ * const a = new Chitchat({ chitchatId: id(1), clusterId: "demo", failureDetector }, { clock });
+ * const b = new Chitchat({ chitchatId: id(2), clusterId: "demo", failureDetector }, { clock });
+ * for (let round = 0; round < 20; round++) {
+ *   now += 100;
+ *   b.updateSelfHeartbeat();
+ *   a.processMessage(b.processMessage(a.createSynMessage())!);
+ *   a.updateNodesLiveness();
+ * }
+ * assert(a.liveNodes().length === 2);
+ * now += 2_000; // b stops
+ * a.updateNodesLiveness();
+ * assert(a.deadNodes().some((node) => node.nodeId === "n2"));
  * ```
  */
 export interface FailureDetectorConfig {
-  /** A node whose phi exceeds this is dead. */
+  /**
+   * A node whose phi exceeds this is dead.
+   *
+   * @default {8}
+   */
   readonly phiThreshold: number;
-  /** How many heartbeat intervals are averaged. */
+  /**
+   * How many heartbeat intervals are averaged.
+   *
+   * @default {1_000}
+   */
   readonly samplingWindowSize: number;
-  /** Intervals longer than this are not sampled (a pause, not a rhythm). */
+  /**
+   * Intervals longer than this are not sampled (a pause, not a rhythm).
+   *
+   * @default {10_000}
+   */
   readonly maxIntervalMs: number;
-  /** The prior mean interval, weighted like 5 samples, so young windows are lenient. */
+  /**
+   * The prior mean interval, weighted like 5 samples, so young windows
+   * are lenient. Set it near the gossip interval: `spawnChitchat` does.
+   *
+   * @default {5_000 (the gossip interval under spawnChitchat)}
+   */
   readonly initialIntervalMs: number;
-  /** How long a dead node is kept; it stops being gossiped after half of it. */
+  /**
+   * How long a dead node is kept; it stops being gossiped after half of it.
+   *
+   * @default {86_400_000}
+   */
   readonly deadNodeGracePeriodMs: number;
 }
 
 /**
  * The reference's defaults: phi 8, 1,000 samples, 10 s max interval, 5 s
  * prior interval, 24 h dead-node grace period.
- *
- * @example
- * ```ts
- * import { DEFAULT_FAILURE_DETECTOR_CONFIG } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * assert(DEFAULT_FAILURE_DETECTOR_CONFIG.deadNodeGracePeriodMs === 86_400_000);
- * ```
  */
 export const DEFAULT_FAILURE_DETECTOR_CONFIG: FailureDetectorConfig = Object.freeze({
   phiThreshold: 8,
@@ -63,25 +91,6 @@ export const DEFAULT_FAILURE_DETECTOR_CONFIG: FailureDetectorConfig = Object.fre
  * needs two sampled intervals' worth of heartbeats before it can be live.
  * Dead nodes are scheduled for deletion after half the grace period and
  * garbage collected after all of it.
- *
- * @example
- * ```ts
- * import { FailureDetector } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * let now = 0;
- * const detector = new FailureDetector({ initialIntervalMs: 1_000 }, { now: () => now });
- * const peer = { nodeId: "peer", generationId: 0n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 2 } };
- * for (let i = 0; i < 5; i++) {
- *   detector.reportHeartbeat(peer);
- *   now += 1_000;
- * }
- * detector.updateNodeLiveness(peer);
- * assert(detector.isLive(peer));
- * now += 60_000;
- * detector.updateNodeLiveness(peer);
- * assert(detector.isDead(peer));
- * ```
  */
 export class FailureDetector {
   readonly #config: FailureDetectorConfig;
@@ -109,11 +118,11 @@ export class FailureDetector {
   }
 
   /**
-   * @ignore The detector's record of a node, created on first use. Callers
-   * that evaluate the same nodes every round keep it, and use the record
+   * The detector's record of a node, created on first use. Callers that
+   * evaluate the same nodes every round keep it, and use the record
    * methods below without a lookup (until `dropped` is set).
    */
-  _record(chitchatId: ChitchatId): LivenessRecord {
+  record(chitchatId: ChitchatId): LivenessRecord {
     const info = idInfo(chitchatId);
     let record = this.#records.get(info.key);
     if (record === undefined) {
@@ -137,13 +146,13 @@ export class FailureDetector {
     this.#records.delete(key);
   }
 
-  /** @ignore Records a heartbeat of the record's node, seen now. */
-  _reportRecord(record: LivenessRecord): void {
+  /** Records a heartbeat of the record's node, seen now. */
+  reportRecord(record: LivenessRecord): void {
     record.report(this.#clock.now(), this.#config.maxIntervalMs);
   }
 
-  /** @ignore Re-evaluates the record's node; returns whether it is live. */
-  _updateRecord(record: LivenessRecord): boolean {
+  /** Re-evaluates the record's node; returns whether it is live. */
+  updateRecord(record: LivenessRecord): boolean {
     const phi = record.phi(this.#clock.now(), this.#config.initialIntervalMs);
     if (phi !== undefined && phi <= this.#config.phiThreshold) {
       if (!record.live) {
@@ -170,7 +179,7 @@ export class FailureDetector {
    * @param chitchatId The node.
    */
   reportHeartbeat(chitchatId: ChitchatId): void {
-    this._reportRecord(this._record(chitchatId));
+    this.reportRecord(this.record(chitchatId));
   }
 
   /**
@@ -180,7 +189,7 @@ export class FailureDetector {
    * @param chitchatId The node.
    */
   track(chitchatId: ChitchatId): void {
-    this._record(chitchatId);
+    this.record(chitchatId);
   }
 
   /**
@@ -205,7 +214,7 @@ export class FailureDetector {
    * @returns Whether the node is live.
    */
   updateNodeLiveness(chitchatId: ChitchatId): boolean {
-    return this._updateRecord(this._record(chitchatId));
+    return this.updateRecord(this.record(chitchatId));
   }
 
   /**

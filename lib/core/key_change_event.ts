@@ -6,7 +6,6 @@
  */
 
 import type { ChitchatId } from "./chitchat_id.ts";
-import type { Logger } from "./logger.ts";
 import type { DeletionStatus } from "./versioned_value.ts";
 
 /**
@@ -14,17 +13,20 @@ import type { DeletionStatus } from "./versioned_value.ts";
  *
  * @example
  * ```ts
- * import type { KeyChangeEvent } from "@chitchat/chitchat";
+ * import { Chitchat, type KeyChangeEvent } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const event: KeyChangeEvent = {
- *   key: "grpc_addr",
- *   value: "10.0.0.1:7281",
- *   version: 4,
- *   status: "set",
- *   node: { nodeId: "n", generationId: 0n, gossipAdvertiseAddr: { hostname: "10.0.0.1", port: 7280 } },
- * };
- * assert(event.status === "set");
+ * const chitchat = new Chitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 7280 } },
+ *   clusterId: "demo",
+ * });
+ * const events: KeyChangeEvent[] = [];
+ * using _subscription = chitchat.subscribeEvent("app:", (event) => events.push(event));
+ * chitchat.selfNodeState().set("app:color", "red");
+ * assert(events.length === 1);
+ * assert(events[0].key === "color"); // the prefix is stripped
+ * assert(events[0].value === "red" && events[0].status === "set");
+ * assert(events[0].node.nodeId === "n1");
  * ```
  */
 export interface KeyChangeEvent {
@@ -40,7 +42,7 @@ export interface KeyChangeEvent {
   readonly node: ChitchatId;
 }
 
-/** Options of {@linkcode KeyChangeListeners.subscribe}. */
+/** Options of `subscribeEvent`. */
 export interface SubscribeEventOptions {
   /**
    * Also notify deletions (`status: "deleted"`, empty value).
@@ -50,110 +52,24 @@ export interface SubscribeEventOptions {
   readonly includeDeleted?: boolean;
 }
 
-interface Subscription {
-  readonly prefix: string;
-  readonly callback: (event: KeyChangeEvent) => void;
-  readonly includeDeleted: boolean;
-}
-
 /**
- * The set of key-change subscribers of one cluster state.
+ * A live key-change subscription, as returned by `subscribeEvent`.
  *
  * @example
  * ```ts
- * import { KeyChangeListeners } from "@chitchat/chitchat";
+ * import { Chitchat } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const listeners = new KeyChangeListeners();
+ * const chitchat = new Chitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 7280 } },
+ *   clusterId: "demo",
+ * });
  * const seen: string[] = [];
- * using _sub = listeners.subscribe("app:", (event) => seen.push(event.key));
- * const node = { nodeId: "n", generationId: 0n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 1 } };
- * listeners.notify({ key: "app:color", value: "red", version: 1, status: "set", node });
- * listeners.notify({ key: "other", value: "x", version: 2, status: "set", node });
- * assert.deepStrictEqual(seen, ["color"]);
- * ```
- */
-export class KeyChangeListeners {
-  #subscriptions: Subscription[] = [];
-  #logger: Logger | undefined;
-
-  /**
-   * Creates an empty registry.
-   *
-   * @param logger Where callback errors are reported.
-   */
-  constructor(logger?: Logger) {
-    this.#logger = logger;
-  }
-
-  /** Whether anyone is subscribed (lets writers skip building events). */
-  get isEmpty(): boolean {
-    return this.#subscriptions.length === 0;
-  }
-
-  /**
-   * Calls `callback` for every change of a key starting with `prefix`.
-   *
-   * @param prefix Key prefix; `""` matches every key.
-   * @param callback Receives the event with the prefix stripped from the key. It runs synchronously inside the state update: keep it short. Errors it throws are logged and swallowed.
-   * @param options Whether to include deletions.
-   * @returns A subscription; dispose it (or call `unsubscribe()`) to stop.
-   */
-  subscribe(
-    prefix: string,
-    callback: (event: KeyChangeEvent) => void,
-    options: SubscribeEventOptions = {},
-  ): KeyChangeSubscription {
-    const subscription: Subscription = {
-      prefix,
-      callback,
-      includeDeleted: options.includeDeleted ?? false,
-    };
-    // Copy on write: notify() may be iterating the current array.
-    this.#subscriptions = [...this.#subscriptions, subscription];
-    const unsubscribe = (): void => {
-      this.#subscriptions = this.#subscriptions.filter((s) => s !== subscription);
-    };
-    return { unsubscribe, [Symbol.dispose]: unsubscribe };
-  }
-
-  /**
-   * Delivers an event (with its full key) to the matching subscribers.
-   *
-   * @param event The change, with the full key.
-   */
-  notify(event: KeyChangeEvent): void {
-    const subscriptions = this.#subscriptions;
-    for (let i = 0; i < subscriptions.length; i++) {
-      const subscription = subscriptions[i];
-      if (event.status === "deleted" && !subscription.includeDeleted) continue;
-      if (!event.key.startsWith(subscription.prefix)) continue;
-      try {
-        subscription.callback(
-          subscription.prefix === ""
-            ? event
-            : { ...event, key: event.key.slice(subscription.prefix.length) },
-        );
-      } catch (error) {
-        this.#logger?.error("Key change callback threw", { error, key: event.key });
-      }
-    }
-  }
-}
-
-/**
- * A live key-change subscription.
- *
- * @example
- * ```ts
- * import { KeyChangeListeners } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * const listeners = new KeyChangeListeners();
- * const subscription = listeners.subscribe("", () => {});
- * assert(!listeners.isEmpty);
+ * const subscription = chitchat.subscribeEvent("", (event) => seen.push(event.key));
+ * chitchat.selfNodeState().set("a", "1");
  * subscription.unsubscribe();
- * assert(listeners.isEmpty);
+ * chitchat.selfNodeState().set("b", "2");
+ * assert.deepStrictEqual(seen, ["a"]);
  * ```
  */
 export interface KeyChangeSubscription extends Disposable {

@@ -8,9 +8,6 @@
 /** Log severity, from most to least verbose. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
-/** Extra structured data attached to a log line. */
-export type LogFields = Record<string, unknown>;
-
 /**
  * Where the library writes its log lines. Pass your own to route them to
  * your logging stack.
@@ -33,13 +30,13 @@ export type LogFields = Record<string, unknown>;
  */
 export interface Logger {
   /** Verbose diagnostics. */
-  debug(message: string, fields?: LogFields): void;
+  debug(message: string, fields?: Readonly<Record<string, unknown>>): void;
   /** Notable but expected events. */
-  info(message: string, fields?: LogFields): void;
+  info(message: string, fields?: Readonly<Record<string, unknown>>): void;
   /** Unexpected input that was handled (dropped datagram, rejected delta). */
-  warn(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: Readonly<Record<string, unknown>>): void;
   /** Something is wrong with this node. */
-  error(message: string, fields?: LogFields): void;
+  error(message: string, fields?: Readonly<Record<string, unknown>>): void;
 }
 
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
@@ -55,16 +52,24 @@ const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 
  * import { consoleLogger } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const logger = consoleLogger("error");
- * logger.info("not printed");
- * assert(typeof logger.warn === "function");
+ * const printed: unknown[][] = [];
+ * const original = console.error;
+ * console.error = (...data: unknown[]) => void printed.push(data);
+ * try {
+ *   const logger = consoleLogger("error");
+ *   logger.warn("below the level: dropped");
+ *   logger.error("Socket failed", { port: 7280 });
+ * } finally {
+ *   console.error = original;
+ * }
+ * assert.deepStrictEqual(printed, [["[chitchat] error Socket failed", { port: 7280 }]]);
  * ```
  */
 export function consoleLogger(level: LogLevel = "warn"): Logger {
   const min = LEVELS[level];
   const write =
     (lvl: LogLevel, sink: (...data: unknown[]) => void) =>
-    (message: string, fields?: LogFields): void => {
+    (message: string, fields?: Readonly<Record<string, unknown>>): void => {
       if (LEVELS[lvl] < min) return;
       if (fields === undefined) sink(`[chitchat] ${lvl} ${message}`);
       else sink(`[chitchat] ${lvl} ${message}`, fields);

@@ -1,13 +1,16 @@
 // Copyright the chitchat for Deno authors. MIT license.
 /**
  * The wire codec: {@linkcode encodeMessage} and {@linkcode decodeMessage},
- * byte-compatible with the reference implementation (see WIRE.md).
+ * byte-compatible with the reference implementation (the layout is
+ * written down in `wire/WIRE.md`).
  *
  * @module
  */
 
 import { ByteReader, ByteWriter, utf8ByteLength } from "./wire/_binary.ts";
-import { readDelta, readDigest, writeDigest } from "./_wire_codec.ts";
+import { readDelta, readDigest, writeDigest } from "./wire/_wire_codec.ts";
+import { LENGTH_PREFIX_BYTES, MESSAGE_HEADER_BYTES } from "./wire/wire_sizes.ts";
+import { deltaInternals } from "./delta.ts";
 import { DecodeError } from "./wire/decode_error.ts";
 import type { ChitchatMessage } from "./message.ts";
 
@@ -15,9 +18,6 @@ import type { ChitchatMessage } from "./message.ts";
 const MAGIC_NUMBER = 45_139;
 const PROTOCOL_VERSION = 0;
 const MESSAGE_TYPES = ["syn", "synAck", "ack", "badCluster"] as const;
-
-/** Bytes of the envelope: magic number, protocol version, message type. */
-export const MESSAGE_HEADER_BYTES = 4;
 
 /**
  * Encodes a message into one datagram payload.
@@ -48,11 +48,11 @@ export function encodeMessage(message: ChitchatMessage): Uint8Array {
     case "synAck":
       writer.u8(1);
       writeDigest(writer, message.digest);
-      writer.bytes(message.delta._encode());
+      writer.bytes(deltaInternals.encode(message.delta));
       break;
     case "ack":
       writer.u8(2);
-      writer.bytes(message.delta._encode());
+      writer.bytes(deltaInternals.encode(message.delta));
       break;
     case "badCluster":
       writer.u8(3);
@@ -71,19 +71,11 @@ export function encodeMessage(message: ChitchatMessage): Uint8Array {
  *
  * @param message The message.
  * @returns Its encoded length.
- *
- * @example
- * ```ts
- * import { Delta, messageByteLength } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * assert(messageByteLength({ type: "ack", delta: Delta.empty }) === 5);
- * ```
  */
 export function messageByteLength(message: ChitchatMessage): number {
   switch (message.type) {
     case "syn":
-      return MESSAGE_HEADER_BYTES + message.digest.byteLength + 2 +
+      return MESSAGE_HEADER_BYTES + message.digest.byteLength + LENGTH_PREFIX_BYTES +
         utf8ByteLength(message.clusterId);
     case "synAck":
       return MESSAGE_HEADER_BYTES + message.digest.byteLength + message.delta.byteLength;

@@ -6,6 +6,13 @@
  */
 
 import { MAX_WIRE_STRING_BYTES, utf8ByteLength } from "./wire/_binary.ts";
+import {
+  keyValueOpBytes,
+  MAX_DATAGRAM_BYTES,
+  MESSAGE_HEADER_BYTES,
+  nodeOpBytes,
+  worstBlockStreamBytes,
+} from "./wire/wire_sizes.ts";
 import { type IdInfo, idInfo } from "./_chitchat_id_info.ts";
 import { KeyValueArena } from "./_key_value_arena.ts";
 import { EntryIndex } from "./_entry_index.ts";
@@ -14,34 +21,77 @@ import type { LivenessRecord } from "./_liveness_record.ts";
 import { compareUtf8 } from "./_utf8_order.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import { KeyChangeListeners } from "./key_change_event.ts";
+import { KeyChangeListeners } from "./_key_change_listeners.ts";
 import type { NodeDelta } from "./delta.ts";
 import type { VersionedValue } from "./versioned_value.ts";
-
-/** Largest datagram payload chitchat sends (the largest UDP payload over IPv4). */
-export const MAX_DATAGRAM_BYTES = 65_507;
 
 /** Nodes with fewer key-values encode them for each delta instead of caching the bytes. */
 const ARENA_MIN_ENTRIES = 32;
 
-/** Options of the {@linkcode NodeState} constructor. */
-export interface NodeStateOptions {
-  /**
-   * Time source for tombstones and TTLs.
-   *
-   * @default {systemClock}
-   */
-  readonly clock?: Clock;
-  /**
-   * Where key changes are announced.
-   *
-   * @default {a private registry}
-   */
-  readonly listeners?: KeyChangeListeners;
-}
-
 /** How a node delta relates to our copy of the node. */
 export type DeltaApplication = "rejected" | "applied" | "appliedAfterReset";
+
+/**
+ * What the rest of the core may do to a node state beyond its public API:
+ * the gossip machinery's bookkeeping. Not re-exported by `mod.ts`, so users
+ * see only the public type.
+ */
+export interface NodeStateInternals {
+  /** Creates a state that announces its changes to `listeners`. */
+  create(chitchatId: ChitchatId, clock: Clock, listeners: KeyChangeListeners): NodeState;
+  /** The failure detector's record of the node, cached by `Chitchat`. */
+  liveness(state: NodeState): LivenessRecord | undefined;
+  /** Caches the failure detector's record of the node. */
+  setLiveness(state: NodeState, record: LivenessRecord): void;
+  /** The wire encoding of the node's id. */
+  idInfo(state: NodeState): IdInfo;
+  /** Number of entries (tombstones included) with a version above `floor`. */
+  staleCount(state: NodeState, floor: number): number;
+  /**
+   * The entries above `floor` in version order and, for nodes with many
+   * key-values, the arena caching their encoded operations (entry `i`
+   * spans `offsets[i]..offsets[i + 1]`).
+   */
+  staleEntries(state: NodeState, floor: number): StaleEntries;
+  /** Bumps the heartbeat (own node only). */
+  incrementHeartbeat(state: NodeState): void;
+  /**
+   * Records a heartbeat seen in a digest; returns whether it is an update
+   * (the first one seen is not, as in the reference).
+   */
+  observeHeartbeat(state: NodeState, heartbeat: number): boolean;
+  /** Whether a node delta can be applied, following the reference's rules. */
+  classifyDelta(state: NodeState, delta: NodeDelta): DeltaApplication;
+  /** Applies a node delta already validated by the caller; returns how it was applied. */
+  applyDelta(state: NodeState, delta: NodeDelta): DeltaApplication;
+  /** Forgets every key-value and restarts from `lastGcVersion`. */
+  reset(state: NodeState, lastGcVersion: number): void;
+  /**
+   * Replaces the key-values with an out-of-band snapshot (see
+   * `Chitchat.resetNodeState`): newer values are stored and notified, keys
+   * absent from the snapshot are dropped without a tombstone.
+   */
+  replaceWith(
+    state: NodeState,
+    keyValues: Iterable<readonly [string, VersionedValue]>,
+    maxVersion: number,
+    lastGcVersion: number,
+  ): void;
+  /** Collects tombstones and TTL'd keys whose grace period has elapsed. */
+  collectGarbage(state: NodeState, gracePeriodMs: number): void;
+}
+
+/** The result of {@linkcode NodeStateInternals.staleEntries}. */
+export interface StaleEntries {
+  /** Every entry, in version order. */
+  readonly entries: KeyValueEntry[];
+  /** Index of the first entry above the floor. */
+  readonly from: number;
+  /** Encoded operations of `entries`, for nodes with many key-values. */
+  readonly arena: KeyValueArena | undefined;
+}
+
+let internals: NodeStateInternals;
 
 /**
  * The state of one node as this node knows it: versioned key-values, a
@@ -68,13 +118,12 @@ export class NodeState {
   // The two fields read for every digest line come first, so that they
   // share a cache line.
   #heartbeat = 0;
-  /** @ignore The failure detector's record of this node, kept by `Chitchat`. */
-  _liveness: LivenessRecord | undefined;
+  #liveness: LivenessRecord | undefined;
   /** The node this state belongs to (canonical form). */
   readonly chitchatId: ChitchatId;
   readonly #info: IdInfo;
   readonly #clock: Clock;
-  readonly #listeners: KeyChangeListeners;
+  #listeners: KeyChangeListeners;
   #maxVersion = 0;
   #lastGcVersion = 0;
   #entries = new EntryIndex();
@@ -92,14 +141,47 @@ export class NodeState {
    * Creates an empty state (heartbeat 0, max version 0).
    *
    * @param chitchatId The node the state belongs to.
-   * @param options Clock and listeners.
+   * @param options `clock`: the time source of tombstones and TTLs
+   * (default: `performance.now()`).
    * @throws {TypeError} or {RangeError} if the id is invalid.
    */
-  constructor(chitchatId: ChitchatId, options: NodeStateOptions = {}) {
+  constructor(chitchatId: ChitchatId, options: { readonly clock?: Clock } = {}) {
     this.#info = idInfo(chitchatId);
     this.chitchatId = this.#info.id;
     this.#clock = options.clock ?? systemClock;
-    this.#listeners = options.listeners ?? new KeyChangeListeners();
+    this.#listeners = new KeyChangeListeners();
+  }
+
+  static {
+    internals = {
+      create(chitchatId, clock, listeners) {
+        const state = new NodeState(chitchatId, { clock });
+        state.#listeners = listeners;
+        return state;
+      },
+      liveness: (state) => state.#liveness,
+      setLiveness(state, record) {
+        state.#liveness = record;
+      },
+      idInfo: (state) => state.#info,
+      staleCount: (state, floor) => state.#staleCount(floor),
+      staleEntries: (state, floor) => state.#staleEntries(floor),
+      incrementHeartbeat(state) {
+        state.#heartbeat++;
+      },
+      observeHeartbeat: (state, heartbeat) => state.#observeHeartbeat(heartbeat),
+      classifyDelta: (state, delta) => state.#classifyDelta(delta),
+      applyDelta: (state, delta) => state.#applyDelta(delta),
+      reset(state, lastGcVersion) {
+        state.#reset(lastGcVersion);
+      },
+      replaceWith(state, keyValues, maxVersion, lastGcVersion) {
+        state.#replaceWith(keyValues, maxVersion, lastGcVersion);
+      },
+      collectGarbage(state, gracePeriodMs) {
+        state.#collectGarbage(gracePeriodMs);
+      },
+    };
   }
 
   /** The node's heartbeat: it grows while the node is alive. */
@@ -240,11 +322,12 @@ export class NodeState {
    * Deletes a key: readers stop seeing it at once; a tombstone replicates
    * the deletion and is collected after the grace period.
    *
-   * @param key The key; unknown keys are ignored.
-   * @returns `true` if the key existed.
+   * @param key The key; an unknown or already deleted key is left alone.
+   * @returns `true` if a visible key was deleted, `false` (and no new version) otherwise.
    */
   delete(key: string): boolean {
-    if (!this.#entries.has(key)) return false;
+    const previous = this.#entries.get(key);
+    if (previous === undefined || previous.status === "deleted") return false;
     this.#store(new KeyValueEntry(key, "", this.#maxVersion + 1, "deleted", this.#clock.now()));
     return true;
   }
@@ -252,12 +335,12 @@ export class NodeState {
   /**
    * Keeps a key visible for the grace period, then collects it.
    *
-   * @param key The key; unknown keys are ignored.
-   * @returns `true` if the key existed.
+   * @param key The key; an unknown or deleted key is left alone.
+   * @returns `true` if a visible key was scheduled, `false` (and no new version) otherwise.
    */
   deleteAfterTtl(key: string): boolean {
     const previous = this.#entries.get(key);
-    if (previous === undefined) return false;
+    if (previous === undefined || previous.status === "deleted") return false;
     this.#store(
       new KeyValueEntry(
         key,
@@ -287,10 +370,8 @@ export class NodeState {
     }
     // A write must fit one datagram with its node header, or no peer could
     // ever receive it (and every later write of this node behind it).
-    const opBytes = keyBytes + valueBytes + 14;
-    const nodeOpBytes = 17 + this.#info.bytes.length;
-    const raw = opBytes + nodeOpBytes;
-    const worst = raw + 3 * Math.ceil(raw / 16_384) + 1 + 4;
+    const raw = keyValueOpBytes(keyBytes, valueBytes) + nodeOpBytes(this.#info.bytes.length);
+    const worst = MESSAGE_HEADER_BYTES + worstBlockStreamBytes(raw);
     if (worst > MAX_DATAGRAM_BYTES) {
       throw new RangeError(
         `Cannot set key-value: ${
@@ -377,21 +458,19 @@ export class NodeState {
     return low;
   }
 
-  /** @ignore Number of entries (tombstones included) with a version above `floor`. */
-  _staleCount(floor: number): number {
+  /** Number of entries (tombstones included) with a version above `floor`. */
+  #staleCount(floor: number): number {
     const versions = this.#versions();
     return versions.length - this.#firstAbove(versions, floor);
   }
 
   /**
-   * @ignore The entries above `floor` in version order and, for nodes with
+   * The entries above `floor` in version order and, for nodes with
    * many key-values, the arena caching their encoded operations (entry `i`
    * spans `offsets[i]..offsets[i + 1]`). Small nodes are cheaper to encode
    * on the fly than to cache: a simulation holds a million node states.
    */
-  _staleEntries(
-    floor: number,
-  ): { entries: KeyValueEntry[]; from: number; arena: KeyValueArena | undefined } {
+  #staleEntries(floor: number): StaleEntries {
     const versions = this.#versions();
     let arena: KeyValueArena | undefined;
     if (versions.length >= ARENA_MIN_ENTRIES) {
@@ -401,21 +480,11 @@ export class NodeState {
     return { entries: versions, from: this.#firstAbove(versions, floor), arena };
   }
 
-  /** @ignore The wire encoding of the node's id. */
-  get _idInfo(): IdInfo {
-    return this.#info;
-  }
-
-  /** @ignore Bumps the heartbeat (own node only). */
-  _incrementHeartbeat(): void {
-    this.#heartbeat++;
-  }
-
   /**
-   * @ignore Records a heartbeat seen in a digest; returns whether it is an
+   * Records a heartbeat seen in a digest; returns whether it is an
    * update (the first one seen is not, as in the reference).
    */
-  _observeHeartbeat(heartbeat: number): boolean {
+  #observeHeartbeat(heartbeat: number): boolean {
     if (this.#heartbeat === 0) {
       this.#heartbeat = heartbeat;
       return false;
@@ -427,8 +496,8 @@ export class NodeState {
     return false;
   }
 
-  /** @ignore Whether a node delta can be applied, following the reference's rules. */
-  _classifyDelta(delta: NodeDelta): DeltaApplication {
+  /** Whether a node delta can be applied, following the reference's rules. */
+  #classifyDelta(delta: NodeDelta): DeltaApplication {
     if (delta.fromVersionExcluded > this.#maxVersion) return "rejected"; // from the future
     const compatibleWithoutReset = delta.lastGcVersion <= this.#lastGcVersion ||
       delta.lastGcVersion <= this.#maxVersion;
@@ -439,13 +508,13 @@ export class NodeState {
   }
 
   /**
-   * @ignore Applies a node delta already validated by the caller; returns
+   * Applies a node delta already validated by the caller; returns
    * how it was applied.
    */
-  _applyDelta(delta: NodeDelta): DeltaApplication {
-    const application = this._classifyDelta(delta);
+  #applyDelta(delta: NodeDelta): DeltaApplication {
+    const application = this.#classifyDelta(delta);
     if (application === "rejected") return application;
-    if (application === "appliedAfterReset") this._reset(delta.lastGcVersion);
+    if (application === "appliedAfterReset") this.#reset(delta.lastGcVersion);
     const knownMax = this.#maxVersion;
     const now = this.#clock.now();
     for (const mutation of delta.keyValues) {
@@ -468,8 +537,8 @@ export class NodeState {
     return application;
   }
 
-  /** @ignore Forgets every key-value and restarts from `lastGcVersion`. */
-  _reset(lastGcVersion: number): void {
+  /** Forgets every key-value and restarts from `lastGcVersion`. */
+  #reset(lastGcVersion: number): void {
     this.#entries = new EntryIndex();
     this.#byVersion = [];
     this.#holes = 0;
@@ -483,11 +552,11 @@ export class NodeState {
   }
 
   /**
-   * @ignore Replaces the key-values with an out-of-band snapshot (see
+   * Replaces the key-values with an out-of-band snapshot (see
    * `Chitchat.resetNodeState`): newer values are stored and notified,
    * keys absent from the snapshot are dropped without a tombstone.
    */
-  _replaceWith(
+  #replaceWith(
     keyValues: Iterable<readonly [string, VersionedValue]>,
     maxVersion: number,
     lastGcVersion: number,
@@ -518,10 +587,10 @@ export class NodeState {
   }
 
   /**
-   * @ignore Collects tombstones and TTL'd keys whose grace period has
+   * Collects tombstones and TTL'd keys whose grace period has
    * elapsed, advancing `lastGcVersion`.
    */
-  _collectGarbage(gracePeriodMs: number): void {
+  #collectGarbage(gracePeriodMs: number): void {
     if (this.#scheduledCount === 0) return;
     const now = this.#clock.now();
     if (now < this.#earliestDeletionAtMs + gracePeriodMs) return;
@@ -551,3 +620,6 @@ export class NodeState {
     this.#earliestDeletionAtMs = earliest;
   }
 }
+
+/** Package-internal access to node states (see {@linkcode NodeStateInternals}). */
+export const nodeStateInternals: NodeStateInternals = internals!;

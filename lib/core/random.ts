@@ -29,7 +29,7 @@ export type RandomSource = () => number;
  *
  * @example Two sources with the same seed agree
  * ```ts
- * import { seededRandom } from "@chitchat/chitchat";
+ * import { seededRandom } from "@chitchat/chitchat/testing";
  * import assert from "node:assert";
  *
  * const a = seededRandom(42);

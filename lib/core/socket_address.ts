@@ -97,14 +97,6 @@ export function formatSocketAddress(addr: SocketAddress): string {
  *
  * @param hostname The text to test.
  * @returns `true` for an IP literal.
- *
- * @example
- * ```ts
- * import { isIpAddress } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * assert(isIpAddress("192.168.0.1") && isIpAddress("fe80::1") && !isIpAddress("example.com"));
- * ```
  */
 export function isIpAddress(hostname: string): boolean {
   return parseIp(hostname) !== undefined;
@@ -116,14 +108,6 @@ export function isIpAddress(hostname: string): boolean {
  *
  * @param addr The address.
  * @returns The same address with a canonical hostname.
- *
- * @example
- * ```ts
- * import { canonicalSocketAddress } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * assert(canonicalSocketAddress({ hostname: "0:0:0::1", port: 1 }).hostname === "::1");
- * ```
  */
 export function canonicalSocketAddress(addr: SocketAddress): SocketAddress {
   const ip = parseIp(addr.hostname);

@@ -74,10 +74,3 @@ export interface KeyValueMutation {
   /** Deletion status. */
   readonly status: DeletionStatus;
 }
-
-/** Wire status codes, indexed by code. */
-export const DELETION_STATUS_CODES: readonly DeletionStatus[] = [
-  "set",
-  "deleted",
-  "deleteAfterTtl",
-];

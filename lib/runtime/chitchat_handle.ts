@@ -8,18 +8,18 @@
 
 import { type GossipCandidates, selectGossipTargets } from "./_gossip_targets.ts";
 import { LiveNodesUpdates } from "./_live_nodes_updates.ts";
-import type { Chitchat, ChitchatMetrics } from "../core/chitchat.ts";
+import { type Chitchat, chitchatInternals, type ChitchatMetrics } from "../core/chitchat.ts";
 import type { ChitchatId } from "../core/chitchat_id.ts";
 import type {
   KeyChangeEvent,
   KeyChangeSubscription,
   SubscribeEventOptions,
 } from "../core/key_change_event.ts";
-import { consoleLogger, type Logger, type LogLevel } from "../core/logger.ts";
+import type { Logger, LogLevel } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
 import type { NodeState } from "../core/node_state.ts";
 import type { RandomSource } from "../core/random.ts";
-import { type Scheduler, systemScheduler, type Timer } from "./scheduler.ts";
+import type { Scheduler, Timer } from "./scheduler.ts";
 import type { SeedResolver } from "./seed_resolver.ts";
 import {
   formatSocketAddress,
@@ -28,73 +28,57 @@ import {
 } from "../core/socket_address.ts";
 import type { Socket, SocketMetrics } from "./transport.ts";
 
-/**
- * What a {@linkcode ChitchatHandle} runs: a state machine, an open socket
- * and the loop settings. {@linkcode spawnChitchat} builds one for you.
- *
- * @example
- * ```ts
- * import { Chitchat, ChitchatHandle, type ChitchatHandleInit } from "@chitchat/chitchat";
- * import { ChannelTransport } from "@chitchat/chitchat/testing";
- * import assert from "node:assert";
- *
- * const socket = await new ChannelTransport().open({ hostname: "127.0.0.1", port: 7280 });
- * const chitchat = new Chitchat({
- *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: socket.localAddr },
- *   clusterId: "demo",
- * });
- * const init: ChitchatHandleInit = { chitchat, socket, gossipIntervalMs: 100 };
- * await using handle = new ChitchatHandle(init);
- * assert(handle.chitchatId.nodeId === "n1");
- * ```
- */
+/** What a {@linkcode ChitchatHandle} runs; {@linkcode spawnChitchat} builds it. */
 export interface ChitchatHandleInit {
-  /** The state machine; its clock must be `scheduler`. */
+  /** The state machine; its clock is `scheduler`. */
   readonly chitchat: Chitchat;
   /** An open socket; the handle owns it and closes it on shutdown. */
   readonly socket: Socket;
-  /**
-   * Time between the starts of two gossip rounds.
-   *
-   * @default {1_000}
-   */
-  readonly gossipIntervalMs?: number;
-  /**
-   * Seed addresses, already started; the handle closes it on shutdown.
-   *
-   * @default {undefined (no seeds)}
-   */
-  readonly seeds?: SeedResolver;
-  /**
-   * Runs the gossip rounds.
-   *
-   * @default {systemScheduler}
-   */
-  readonly scheduler?: Scheduler;
-  /**
-   * Picks the peers of each round.
-   *
-   * @default {Math.random}
-   */
-  readonly random?: RandomSource;
-  /**
-   * Where failed sends and loop errors are reported.
-   *
-   * @default {consoleLogger("warn")}
-   */
-  readonly logger?: Logger;
+  /** Time between the starts of two gossip rounds, already checked. */
+  readonly gossipIntervalMs: number;
+  /** Seed addresses, already started; the handle closes it on shutdown. */
+  readonly seeds: SeedResolver | undefined;
+  /** Runs the gossip rounds, and is the state machine's clock. */
+  readonly scheduler: Scheduler;
+  /** Picks the peers of each round. */
+  readonly random: RandomSource;
+  /** Where failed sends and loop errors are reported. */
+  readonly logger: Logger;
 }
+
+/** What `spawnChitchat` may do with a handle beyond its public API. */
+export interface ChitchatHandleInternals {
+  /** Starts a node's loops (its only constructor). */
+  create(init: ChitchatHandleInit): ChitchatHandle;
+}
+
+let internals: ChitchatHandleInternals;
+// Set only while `create` runs: the constructor refuses every other caller.
+let creating = false;
 
 /**
  * The protocol counters of a node plus its socket's.
  *
  * @example
  * ```ts
- * import type { ChitchatHandleMetrics } from "@chitchat/chitchat";
+ * import { spawnChitchat, type ChitchatHandleMetrics } from "@chitchat/chitchat";
+ * import { ChannelTransport } from "@chitchat/chitchat/testing";
  * import assert from "node:assert";
  *
- * const total = (m: ChitchatHandleMetrics) => m.synReceived + m.socket.messagesReceived;
- * assert(typeof total === "function");
+ * const transport = new ChannelTransport();
+ * const config = (port: number) => ({
+ *   chitchatId: { nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } },
+ *   clusterId: "demo",
+ *   gossipIntervalMs: 10,
+ *   seedNodes: ["127.0.0.1:7001"],
+ * });
+ * await using a = await spawnChitchat(config(7001), { transport });
+ * await using b = await spawnChitchat(config(7002), { transport });
+ * for await (const live of a.liveNodesUpdates()) if (live.length === 2) break;
+ * const metrics: ChitchatHandleMetrics = a.metrics();
+ * assert(metrics.synReceived > 0);
+ * assert(metrics.socket.messagesReceived >= metrics.synReceived);
+ * assert(b.metrics().socket.messagesSent > 0);
  * ```
  */
 export interface ChitchatHandleMetrics extends ChitchatMetrics {
@@ -176,27 +160,22 @@ export class ChitchatHandle implements AsyncDisposable {
   #stopped: Promise<void> | undefined;
 
   /**
-   * Starts the loops: the receive loop and the first gossip round run at once.
+   * Handles come only from {@linkcode spawnChitchat}, which checks the
+   * configuration and makes the scheduler the state machine's clock.
    *
-   * @param init The state machine, the socket and the settings.
-   * @throws {RangeError} if `gossipIntervalMs` is not a positive finite number.
+   * @throws {TypeError} when called directly.
    */
-  constructor(init: ChitchatHandleInit) {
-    const interval = init.gossipIntervalMs ?? 1_000;
-    if (typeof interval !== "number" || !(interval > 0) || !Number.isFinite(interval)) {
-      throw new RangeError(
-        `Invalid gossipIntervalMs: ${interval} must be a positive finite number`,
-      );
-    }
+  private constructor(init: ChitchatHandleInit) {
+    if (!creating) throw new TypeError("Cannot construct a ChitchatHandle: use spawnChitchat()");
     this.chitchat = init.chitchat;
-    this.chitchatId = init.chitchat.selfChitchatId;
+    this.chitchatId = init.chitchat.chitchatId;
     this.#socket = init.socket;
     this.localAddr = init.socket.localAddr;
     this.#seeds = init.seeds;
-    this.#scheduler = init.scheduler ?? systemScheduler;
-    this.#random = init.random ?? Math.random;
-    this.#logger = init.logger ?? consoleLogger("warn");
-    this.#intervalMs = interval;
+    this.#scheduler = init.scheduler;
+    this.#random = init.random;
+    this.#logger = init.logger;
+    this.#intervalMs = init.gossipIntervalMs;
     this.#selfKey = keyOf(this.chitchatId.gossipAdvertiseAddr);
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     // A failure nobody awaits must not surface as an unhandled rejection.
@@ -209,6 +188,19 @@ export class ChitchatHandle implements AsyncDisposable {
       (error) => this.#stop({ error }),
     );
     this.#round();
+  }
+
+  static {
+    internals = {
+      create(init) {
+        creating = true;
+        try {
+          return new ChitchatHandle(init);
+        } finally {
+          creating = false;
+        }
+      },
+    };
   }
 
   /**
@@ -281,7 +273,7 @@ export class ChitchatHandle implements AsyncDisposable {
    * @returns A snapshot.
    */
   metrics(): ChitchatHandleMetrics {
-    return { ...this.chitchat.metrics, socket: this.#socket.metrics };
+    return { ...this.chitchat.metrics(), socket: this.#socket.metrics };
   }
 
   /**
@@ -389,7 +381,7 @@ export class ChitchatHandle implements AsyncDisposable {
       const key = keyOf(addr);
       if (key !== this.#selfKey) map.set(key, addr);
     };
-    const detector = this.chitchat.failureDetector;
+    const detector = chitchatInternals.failureDetector(this.chitchat);
     for (const id of detector.liveNodes()) add(live, id.gossipAdvertiseAddr);
     for (const id of detector.deadNodes()) add(dead, id.gossipAdvertiseAddr);
     // Known peers matter only while none is live (at startup).
@@ -417,3 +409,6 @@ export class ChitchatHandle implements AsyncDisposable {
     }
   }
 }
+
+/** Package-internal access to handles (see {@linkcode ChitchatHandleInternals}). */
+export const chitchatHandleInternals: ChitchatHandleInternals = internals!;

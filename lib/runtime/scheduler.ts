@@ -13,13 +13,16 @@ import type { Clock } from "../core/clock.ts";
  *
  * @example
  * ```ts
- * import { systemScheduler } from "@chitchat/chitchat";
+ * import { VirtualScheduler } from "@chitchat/chitchat/testing";
  * import assert from "node:assert";
  *
- * let fired = false;
- * const timer = systemScheduler.setTimeout(() => fired = true, 10);
+ * const scheduler = new VirtualScheduler();
+ * let fired = 0;
+ * const timer = scheduler.setTimeout(() => fired++, 10);
  * timer.cancel();
- * assert(!fired);
+ * scheduler.setTimeout(() => fired++, 20);
+ * await scheduler.advance(30);
+ * assert(fired === 1);
  * ```
  */
 export interface Timer {
@@ -32,16 +35,21 @@ export interface Timer {
  * DNS refresh, simulated network delays) reads time and schedules work
  * only through a `Scheduler`.
  *
- * @example
+ * @example A node on virtual time: an hour of gossip in a few milliseconds
  * ```ts
- * import type { Scheduler } from "@chitchat/chitchat";
- * import { systemScheduler } from "@chitchat/chitchat";
+ * import { spawnChitchat, type Scheduler } from "@chitchat/chitchat";
+ * import { ChannelTransport, VirtualScheduler } from "@chitchat/chitchat/testing";
  * import assert from "node:assert";
  *
- * const scheduler: Scheduler = systemScheduler;
- * const start = scheduler.now();
- * await new Promise<void>((resolve) => scheduler.setTimeout(resolve, 5));
- * assert(scheduler.now() - start >= 4);
+ * const scheduler: Scheduler & { advance(ms: number): Promise<void> } = new VirtualScheduler();
+ * const transport = new ChannelTransport({ scheduler });
+ * await using node = await spawnChitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 7001 } },
+ *   clusterId: "demo",
+ * }, { transport, scheduler });
+ * const heartbeat = node.selfNodeState().heartbeat;
+ * await scheduler.advance(3_600_000);
+ * assert(node.selfNodeState().heartbeat >= heartbeat + 3_600); // one round a second
  * ```
  */
 export interface Scheduler extends Clock {
@@ -57,14 +65,6 @@ export interface Scheduler extends Clock {
 
 /**
  * Real time: `performance.now()` and `setTimeout`.
- *
- * @example
- * ```ts
- * import { systemScheduler } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * assert(typeof systemScheduler.now() === "number");
- * ```
  */
 export const systemScheduler: Scheduler = {
   now: () => performance.now(),

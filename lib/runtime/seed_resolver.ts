@@ -19,16 +19,6 @@ import {
 /**
  * Resolves a host name to IP literals. Resolvers should honour `signal`
  * (it aborts when the node shuts down) and may return an empty list.
- *
- * @example A fixed table, for tests
- * ```ts
- * import type { ResolveDns } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * const table: Record<string, string[]> = { "seed.local": ["10.0.0.1", "10.0.0.2"] };
- * const resolveDns: ResolveDns = (hostname) => Promise.resolve(table[hostname] ?? []);
- * assert.deepStrictEqual(await resolveDns("seed.local", new AbortController().signal), ["10.0.0.1", "10.0.0.2"]);
- * ```
  */
 export type ResolveDns = (hostname: string, signal: AbortSignal) => Promise<string[]>;
 
@@ -40,15 +30,6 @@ export type ResolveDns = (hostname: string, signal: AbortSignal) => Promise<stri
  * @param hostname The host name.
  * @param signal Aborts the lookups.
  * @returns IPv4 then IPv6 literals, possibly none.
- *
- * @example
- * ```ts ignore
- * import { systemResolveDns } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * const ips = await systemResolveDns("example.com", AbortSignal.timeout(5_000));
- * assert(Array.isArray(ips));
- * ```
  */
 export async function systemResolveDns(hostname: string, signal: AbortSignal): Promise<string[]> {
   const [v4, v6] = await Promise.all([
@@ -121,19 +102,6 @@ const keyOf = (addr: SocketAddress): string => `${addr.hostname}:${addr.port}`;
  * (so a DNS name listing the members of a service keeps up with it).
  * Failures are logged, never fatal; a host that fails to resolve keeps
  * the addresses it last resolved to.
- *
- * @example
- * ```ts
- * import { SeedResolver } from "@chitchat/chitchat";
- * import assert from "node:assert";
- *
- * const seeds = new SeedResolver(["10.0.0.1:7280", "seed.local:7280"], {
- *   resolveDns: () => Promise.resolve(["10.0.0.2"]),
- * });
- * await seeds.start();
- * assert.deepStrictEqual(seeds.addrs().map((a) => a.hostname), ["10.0.0.1", "10.0.0.2"]);
- * await seeds.close();
- * ```
  */
 export class SeedResolver {
   readonly #literals: readonly SocketAddress[];

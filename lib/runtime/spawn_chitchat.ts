@@ -6,13 +6,13 @@
  */
 
 import { checkSocketAddress } from "./_socket_common.ts";
-import { Chitchat } from "../core/chitchat.ts";
+import { chitchatInternals } from "../core/chitchat.ts";
 import { type ChitchatConfig, resolveChitchatConfig } from "../core/chitchat_config.ts";
-import { ChitchatHandle } from "./chitchat_handle.ts";
+import { type ChitchatHandle, chitchatHandleInternals } from "./chitchat_handle.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { RandomSource } from "../core/random.ts";
 import { type Scheduler, systemScheduler } from "./scheduler.ts";
-import { type ResolveDns, SeedResolver } from "./seed_resolver.ts";
+import { SeedResolver } from "./seed_resolver.ts";
 import type { SocketAddress } from "../core/socket_address.ts";
 import type { Transport } from "./transport.ts";
 import { UdpTransport } from "./udp_transport.ts";
@@ -38,7 +38,9 @@ import { UdpTransport } from "./udp_transport.ts";
  */
 export interface SpawnChitchatConfig extends ChitchatConfig {
   /**
-   * Time between the starts of two gossip rounds.
+   * Time between the starts of two gossip rounds. It is also the failure
+   * detector's prior interval (`failureDetector.initialIntervalMs`) unless
+   * that is set, so deaths are seen in a few rounds whatever the interval.
    *
    * @default {1_000}
    */
@@ -85,11 +87,23 @@ export interface SpawnChitchatOptions {
    */
   readonly logger?: Logger;
   /**
-   * Resolves seed host names.
+   * Resolves seed host names to IP addresses (the signal aborts a lookup
+   * that takes too long).
    *
-   * @default {systemResolveDns}
+   * @default {Deno.resolveDns (A and AAAA records)}
    */
-  readonly resolveDns?: ResolveDns;
+  readonly resolveDns?: (hostname: string, signal: AbortSignal) => Promise<string[]>;
+}
+
+function checkGossipInterval(value: unknown): number {
+  // NaN is a wrong type, as for every number of the core configuration.
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(`Invalid gossipIntervalMs: expected a number, got ${value}`);
+  }
+  if (!(value > 0) || !Number.isFinite(value)) {
+    throw new RangeError(`Invalid gossipIntervalMs: ${value} must be a positive finite number`);
+  }
+  return value;
 }
 
 function checkScheduler(scheduler: Scheduler): Scheduler {
@@ -141,16 +155,17 @@ export async function spawnChitchat(
   config: SpawnChitchatConfig,
   options: SpawnChitchatOptions = {},
 ): Promise<ChitchatHandle> {
-  const resolved = resolveChitchatConfig(config);
-  const gossipIntervalMs = config.gossipIntervalMs ?? 1_000;
-  if (typeof gossipIntervalMs !== "number" || Number.isNaN(gossipIntervalMs)) {
-    throw new TypeError("Invalid gossipIntervalMs: expected a number");
+  if (config === null || typeof config !== "object") {
+    throw new TypeError("Invalid config: expected an object");
   }
-  if (!(gossipIntervalMs > 0) || !Number.isFinite(gossipIntervalMs)) {
-    throw new RangeError(
-      `Invalid gossipIntervalMs: ${gossipIntervalMs} must be a positive finite number`,
-    );
-  }
+  const gossipIntervalMs = checkGossipInterval(config.gossipIntervalMs ?? 1_000);
+  // The prior interval follows the gossip interval, as the CLI and the
+  // simulator do: the reference's 5 s prior would hide a death for ~20
+  // rounds at 100 ms.
+  const resolved = resolveChitchatConfig({
+    ...config,
+    failureDetector: { initialIntervalMs: gossipIntervalMs, ...config.failureDetector },
+  });
   const listenAddr = checkSocketAddress(
     config.listenAddr ?? resolved.chitchatId.gossipAdvertiseAddr,
     "listenAddr",
@@ -176,15 +191,13 @@ export async function spawnChitchat(
         },
       };
     }
-    const chitchat = new Chitchat({
-      ...config,
-      chitchatId,
-      failureDetector: resolved.failureDetector,
-      // The iterable may be single-use and was consumed by validation.
-      initialKeyValues: resolved.initialKeyValues,
-    }, { clock: scheduler, random, logger });
+    // The scheduler is the state machine's clock: rounds and phi read one time.
+    const chitchat = chitchatInternals.fromResolved(
+      { ...resolved, chitchatId },
+      { clock: scheduler, random, logger },
+    );
     await seeds.start();
-    return new ChitchatHandle({
+    return chitchatHandleInternals.create({
       chitchat,
       socket,
       gossipIntervalMs,

@@ -11,23 +11,13 @@ import { DecodeError } from "../core/wire/decode_error.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
 import { decodeMessage, encodeMessage } from "../core/message_codec.ts";
-import { MAX_DATAGRAM_BYTES } from "../core/node_state.ts";
+import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
 import {
   canonicalSocketAddress,
   formatSocketAddress,
   type SocketAddress,
 } from "../core/socket_address.ts";
 import type { Socket, SocketMetrics, Transport } from "./transport.ts";
-
-/** Options of the {@linkcode UdpTransport} constructor. */
-export interface UdpTransportOptions {
-  /**
-   * Where dropped datagrams and swallowed network errors are reported.
-   *
-   * @default {consoleLogger("warn")}
-   */
-  readonly logger?: Logger;
-}
 
 /**
  * The real network: one UDP socket per node, datagrams of at most 65,507
@@ -54,9 +44,10 @@ export class UdpTransport implements Transport {
   /**
    * Creates a UDP transport.
    *
-   * @param options Where to log.
+   * @param options `logger`: where dropped datagrams and swallowed network
+   * errors are reported (default: `consoleLogger("warn")`).
    */
-  constructor(options: UdpTransportOptions = {}) {
+  constructor(options: { readonly logger?: Logger } = {}) {
     this.#logger = options.logger ?? consoleLogger("warn");
   }
 

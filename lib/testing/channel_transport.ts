@@ -13,7 +13,7 @@ import { DecodeError } from "../core/wire/decode_error.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
 import { decodeMessage, messageByteLength } from "../core/message_codec.ts";
-import { MAX_DATAGRAM_BYTES } from "../core/node_state.ts";
+import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
 import type { RandomSource } from "../core/random.ts";
 import { type Scheduler, systemScheduler } from "../runtime/scheduler.ts";
 import {

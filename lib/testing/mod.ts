@@ -21,3 +21,4 @@
 export * from "./simulator.ts";
 export * from "./virtual_scheduler.ts";
 export * from "./channel_transport.ts";
+export { seededRandom } from "../core/random.ts";

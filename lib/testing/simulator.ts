@@ -16,6 +16,7 @@ import { type RandomSource, seededRandom } from "../core/random.ts";
 import { formatSocketAddress, type SocketAddress } from "../core/socket_address.ts";
 import { spawnChitchat } from "../runtime/spawn_chitchat.ts";
 import { VirtualScheduler } from "./virtual_scheduler.ts";
+import { chitchatInternals } from "../core/chitchat.ts";
 
 /** Options of the {@linkcode Simulator} constructor. */
 export interface SimulatorOptions {
@@ -630,14 +631,16 @@ export class Simulator implements AsyncDisposable {
     // caught on the first node checked.
     for (const observer of running) {
       const chitchat = observer.handle.chitchat;
-      if (chitchat.failureDetector.liveCount !== running.length - 1) return false;
+      if (chitchatInternals.failureDetector(chitchat).liveCount !== running.length - 1) {
+        return false;
+      }
     }
     for (const observer of running) {
       const chitchat = observer.handle.chitchat;
       for (const subject of running) {
         if (subject === observer) continue;
         const id = subject.handle.chitchatId;
-        if (!chitchat.failureDetector.isLive(id)) return false;
+        if (!chitchatInternals.failureDetector(chitchat).isLive(id)) return false;
         const own = subject.handle.chitchat.selfNodeState();
         const seen = chitchat.nodeState(id);
         if (
@@ -678,7 +681,7 @@ export class Simulator implements AsyncDisposable {
     return this.runningNodes().every((observer) => {
       if (observer === node) return true;
       const chitchat = observer.handle.chitchat;
-      return !chitchat.failureDetector.isLive(id);
+      return !chitchatInternals.failureDetector(chitchat).isLive(id);
     });
   }
 
@@ -714,7 +717,7 @@ export class Simulator implements AsyncDisposable {
       const chitchat = observer.handle.chitchat;
       const observerLabel = label(observer.chitchatId);
       const liveLabels = (): Set<string> =>
-        new Set(Array.from(chitchat.failureDetector.liveNodes(), label));
+        new Set(Array.from(chitchatInternals.failureDetector(chitchat).liveNodes(), label));
       let previous = liveLabels();
       // The callback fires on a live-set or max-version change; the diff
       // reads the failure detector itself so `extraLivenessPredicate`

@@ -7,6 +7,7 @@
 // within the scenario's limit is `undefined`, with the reason in `failure`.
 
 import { type SimulatedNode, Simulator } from "../../lib/testing/mod.ts";
+import { chitchatInternals } from "../../lib/core/chitchat.ts";
 
 /** What every scenario takes. */
 export interface ScenarioOptions {
@@ -197,7 +198,8 @@ export async function failureDetection(
   let oneMs: number | undefined;
   const done = await sim.runUntil(() => {
     if (
-      oneMs === undefined && !observer.handle.chitchat.failureDetector.isLive(victim.chitchatId)
+      oneMs === undefined &&
+      !chitchatInternals.failureDetector(observer.handle.chitchat).isLive(victim.chitchatId)
     ) {
       oneMs = sim.now - stoppedAt;
     }

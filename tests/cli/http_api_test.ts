@@ -120,7 +120,7 @@ Deno.test("GET / returns the cluster state as this node sees it", SANITIZED, asy
     [["dead", false], ["live", true], ["observer", true]],
   );
   const liveNode = body.nodes[1];
-  equal(liveNode.heartbeat, observer.nodeState(live.selfChitchatId)?.heartbeat);
+  equal(liveNode.heartbeat, observer.nodeState(live.chitchatId)?.heartbeat);
   ok(liveNode.heartbeat > 1);
   equal(liveNode.maxVersion, 4);
   equal(liveNode.lastGcVersion, 0);

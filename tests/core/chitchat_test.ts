@@ -9,11 +9,13 @@ import {
   Digest,
   type KeyChangeEvent,
   MAX_DATAGRAM_BYTES,
-  messageByteLength,
   type NodeState,
-  seededRandom,
 } from "../../mod.ts";
 import { handshake, knownKeyValues, ManualClock, testId, testNode, wire } from "../_protocol.ts";
+import { chitchatInternals } from "../../lib/core/chitchat.ts";
+import { messageByteLength } from "../../lib/core/message_codec.ts";
+import { nodeStateInternals } from "../../lib/core/node_state.ts";
+import { seededRandom } from "../../lib/core/random.ts";
 
 Deno.test("two nodes sync from scratch", () => {
   const clock = new ManualClock();
@@ -116,7 +118,7 @@ Deno.test("a peer behind a tombstone collection is reset and catches up", () => 
   equal(nodeDelta.lastGcVersion, 5);
   b.processMessage(wire(synAck));
   equal(catchups, 1);
-  equal(b.metrics.resets, 1);
+  equal(b.metrics().resets, 1);
   deepStrictEqual(knownKeyValues(b, testId(1)), [["k3", "3", 3, "set"], ["k4", "4", 6, "set"]]);
   equal(b.nodeState(testId(1))?.lastGcVersion, 5);
 });
@@ -144,7 +146,7 @@ Deno.test("the failure detector marks a silent node dead, then collects it", () 
   const b = testNode(2, clock, config);
   keepAlive(a, b, clock, 5);
   deepStrictEqual(a.liveNodes().map((id) => id.nodeId), ["node-1", "node-2"]);
-  ok(a.failureDetector.phi(testId(2))! < 8);
+  ok(chitchatInternals.failureDetector(a).phi(testId(2))! < 8);
 
   // Silence: phi grows past 8 after about 8 mean intervals.
   for (let i = 0; i < 7; i++) {
@@ -299,8 +301,8 @@ Deno.test("a SYN from another cluster gets BAD-CLUSTER and changes nothing", () 
   deepStrictEqual(reply, { type: "badCluster" });
   equal(a.nodeState(testId(2)), undefined);
   equal(stranger.processMessage(wire(reply!)), undefined);
-  equal(stranger.metrics.badClusterReceived, 1);
-  equal(a.metrics.badClusterSent, 1);
+  equal(stranger.metrics().badClusterReceived, 1);
+  equal(a.metrics().badClusterSent, 1);
 });
 
 Deno.test("resetNodeState replaces a node's state with a newer snapshot", () => {
@@ -376,7 +378,7 @@ Deno.test("an inconsistent delta is refused without touching the state", () => {
     [b.nodeState(testId(1))!.lastGcVersion, b.nodeState(testId(1))!.maxVersion],
     before,
   );
-  equal(b.metrics.nodeDeltasInvalid, 1);
+  equal(b.metrics().nodeDeltasInvalid, 1);
 });
 
 Deno.test("deltas from the future and stale deltas are rejected", () => {
@@ -392,7 +394,7 @@ Deno.test("deltas from the future and stale deltas are rejected", () => {
   const stale = deltaOfNode1(0, [["k", "old", 1]], 1);
   b.processMessage({ type: "ack", delta: stale });
   equal(b.nodeState(testId(1))?.get("k"), "v");
-  equal(b.metrics.nodeDeltasRejected, 2);
+  equal(b.metrics().nodeDeltasRejected, 2);
 });
 
 Deno.test("oversized keys and values are refused, never truncated", () => {
@@ -421,13 +423,13 @@ Deno.test("every message fits one datagram, even past 1,300 nodes", () => {
   });
   for (let n = 0; n < 1_500; n++) {
     const state = a.clusterState.nodeStateOrInit(testId(10_000 + n));
-    state._observeHeartbeat(5);
+    nodeStateInternals.observeHeartbeat(state, 5);
     for (let k = 0; k < 10; k++) state.set(`key-${k}`, `value-${n}-${k}`);
   }
   const syn = a.createSynMessage();
   ok(messageByteLength(syn) <= MAX_DATAGRAM_BYTES);
   ok(syn.digest.get(testId(1)) !== undefined, "the sampled digest keeps its own node");
-  ok(a.metrics.digestsTruncated > 0);
+  ok(a.metrics().digestsTruncated > 0);
   const synAck = a.processMessage(wire(b.createSynMessage()))!;
   ok(synAck.type === "synAck");
   ok(messageByteLength(synAck) <= MAX_DATAGRAM_BYTES);
@@ -447,7 +449,7 @@ Deno.test("heartbeats go to the right nodes when a digest brings new ones in bet
   const known = [3, 5, 7];
   const fresh = [2, 4, 6, 8];
   for (const port of known) {
-    a.clusterState.nodeStateOrInit(testId(port))._observeHeartbeat(port * 10);
+    nodeStateInternals.observeHeartbeat(a.clusterState.nodeStateOrInit(testId(port)), port * 10);
   }
   const lines = [...known, ...fresh].sort().map((port) => ({
     chitchatId: testId(port),

@@ -1,13 +1,11 @@
 // Copyright the chitchat for Deno authors. MIT license.
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import {
-  ClusterState,
-  Digest,
-  GARBAGE_COLLECTED_NODE_HISTORY_SIZE,
-  seededRandom,
-} from "../../mod.ts";
+import { ClusterState, Digest } from "../../mod.ts";
 import { testId } from "../_protocol.ts";
+import { GARBAGE_COLLECTED_NODE_HISTORY_SIZE } from "../../lib/core/cluster_state.ts";
+import { nodeStateInternals } from "../../lib/core/node_state.ts";
+import { seededRandom } from "../../lib/core/random.ts";
 
 function withNodes(keysPerNode: number[], random = seededRandom(1)): ClusterState {
   const state = new ClusterState({ random });
@@ -87,7 +85,7 @@ Deno.test("a collected node is remembered among the last 500", () => {
   const state = new ClusterState();
   for (let i = 0; i < GARBAGE_COLLECTED_NODE_HISTORY_SIZE + 10; i++) {
     const node = state.nodeStateOrInit(testId(20_000 + i));
-    node._observeHeartbeat(i + 1);
+    nodeStateInternals.observeHeartbeat(node, i + 1);
     state.removeNode(testId(20_000 + i));
   }
   equal(state.size, 0);

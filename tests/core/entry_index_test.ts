@@ -3,7 +3,7 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
 import { EntryIndex } from "../../lib/core/_entry_index.ts";
 import { KeyValueEntry } from "../../lib/core/_key_value_entry.ts";
-import { seededRandom } from "../../mod.ts";
+import { seededRandom } from "../../lib/core/random.ts";
 
 Deno.test("the entry index behaves as a map by key, small or large", () => {
   const random = seededRandom(9);

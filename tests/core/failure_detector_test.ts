@@ -1,8 +1,8 @@
 // Copyright the chitchat for Deno authors. MIT license.
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { FailureDetector } from "../../mod.ts";
 import { ManualClock, testId } from "../_protocol.ts";
+import { FailureDetector } from "../../lib/core/failure_detector.ts";
 
 const peer = testId(2);
 

@@ -13,10 +13,10 @@ import {
   decodeMessage,
   encodeMessage,
   formatChitchatId,
-  seededRandom,
 } from "../../mod.ts";
 import { handshake, ManualClock, testId } from "../_protocol.ts";
 import { fromHex, loadVectors } from "../_vectors.ts";
+import { seededRandom } from "../../lib/core/random.ts";
 
 const random = seededRandom(0xc417c4a7);
 const int = (n: number): number => Math.floor(random() * n);

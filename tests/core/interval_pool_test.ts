@@ -2,7 +2,7 @@
 
 import { equal } from "node:assert/strict";
 import { emptyIntervalQueue, IntervalPool } from "../../lib/core/_interval_pool.ts";
-import { seededRandom } from "../../mod.ts";
+import { seededRandom } from "../../lib/core/random.ts";
 
 Deno.test("interval queues behave as independent FIFOs sharing one pool", () => {
   const pool = new IntervalPool();

@@ -2,15 +2,9 @@
 
 import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import { zstdCompressSync } from "node:zlib";
-import {
-  DecodeError,
-  decodeMessage,
-  Delta,
-  Digest,
-  encodeMessage,
-  messageByteLength,
-} from "../../mod.ts";
+import { DecodeError, decodeMessage, Delta, Digest, encodeMessage } from "../../mod.ts";
 import { testId } from "../_protocol.ts";
+import { messageByteLength } from "../../lib/core/message_codec.ts";
 
 function ackWithBlocks(...blocks: Uint8Array[]): Uint8Array {
   const parts: Uint8Array[] = [new Uint8Array([0x53, 0xb0, 0, 2])];

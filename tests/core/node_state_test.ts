@@ -3,6 +3,7 @@
 import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import { NodeState } from "../../mod.ts";
 import { ManualClock, testId } from "../_protocol.ts";
+import { nodeStateInternals } from "../../lib/core/node_state.ts";
 
 Deno.test("set() versions every change and ignores a repeated value", () => {
   const state = new NodeState(testId(1));
@@ -81,14 +82,14 @@ Deno.test("garbage collection drops expired deletions and advances lastGcVersion
   clock.advance(500);
   state.set("ttl", "1");
   state.deleteAfterTtl("ttl");
-  state._collectGarbage(1_000);
+  nodeStateInternals.collectGarbage(state, 1_000);
   equal(state.lastGcVersion, 0, "nothing expired yet");
   clock.advance(600);
-  state._collectGarbage(1_000);
+  nodeStateInternals.collectGarbage(state, 1_000);
   equal(state.lastGcVersion, 3);
   deepStrictEqual([...state.keyValuesIncludingDeleted()].map(([k]) => k), ["keep", "ttl"]);
   clock.advance(1_000);
-  state._collectGarbage(1_000);
+  nodeStateInternals.collectGarbage(state, 1_000);
   equal(state.lastGcVersion, 5);
   deepStrictEqual([...state.keyValuesIncludingDeleted()].map(([k]) => k), ["keep"]);
   equal(state.maxVersion, 5);

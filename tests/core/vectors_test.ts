@@ -10,7 +10,7 @@ import { readBlockStream } from "../../lib/core/wire/_block_stream.ts";
 import { idInfo, readChitchatId } from "../../lib/core/_chitchat_id_info.ts";
 import { DeltaWriter } from "../../lib/core/wire/_delta_writer.ts";
 import { KeyValueArena } from "../../lib/core/_key_value_arena.ts";
-import { readDelta, readDigest, writeDigest } from "../../lib/core/_wire_codec.ts";
+import { readDelta, readDigest, writeDigest } from "../../lib/core/wire/_wire_codec.ts";
 import {
   type ChitchatMessage,
   ClusterState,
@@ -36,6 +36,8 @@ import {
   toStatus,
   type Vector,
 } from "../_vectors.ts";
+import { deltaInternals } from "../../lib/core/delta.ts";
+import { nodeStateInternals } from "../../lib/core/node_state.ts";
 
 const vectors = loadVectors();
 
@@ -188,7 +190,7 @@ function testDelta(vector: Vector): void {
   const expected = toDelta(vector.content);
   const decoded = readDelta(new ByteReader(fromHex(vector.hex)));
   deepStrictEqual(plainDelta(decoded), plainDelta(expected));
-  assertSameStream(expected._encode(), vector, vector.decompressed_stream_hex!);
+  assertSameStream(deltaInternals.encode(expected), vector, vector.decompressed_stream_hex!);
 }
 
 function testMessage(vector: Vector): void {
@@ -270,7 +272,7 @@ function testComputation(vector: Vector): void {
       else if (op === "set_with_ttl") nodeState.setWithTtl(key, value);
       else if (op === "delete") nodeState.delete(key);
       else if (op === "delete_after_ttl") nodeState.deleteAfterTtl(key);
-      else if (op === "gc_all_tombstones") nodeState._collectGarbage(0);
+      else if (op === "gc_all_tombstones") nodeStateInternals.collectGarbage(nodeState, 0);
       else throw new Error(`unknown build op ${op}`);
     }
     // The state we built is the reference's.
@@ -288,10 +290,10 @@ function testComputation(vector: Vector): void {
   }
   const delta = state.computeDelta(toDigest(content.peer_digest), content.mtu);
   deepStrictEqual(plainDelta(delta), plainDelta(toDelta(content.expected_delta)));
-  assertSameStream(delta._encode(), vector, vector.decompressed_stream_hex!);
+  assertSameStream(deltaInternals.encode(delta), vector, vector.decompressed_stream_hex!);
   // The delta survives the wire unchanged.
   deepStrictEqual(
-    plainDelta(readDelta(new ByteReader(delta._encode()))),
+    plainDelta(readDelta(new ByteReader(deltaInternals.encode(delta)))),
     plainDelta(toDelta(content.expected_delta)),
   );
 }
@@ -316,5 +318,5 @@ for (const vector of vectors) {
 }
 
 Deno.test("an empty delta is the single end byte", () => {
-  equal(toHex(Delta.empty._encode()), "00");
+  equal(toHex(deltaInternals.encode(Delta.empty)), "00");
 });

@@ -15,6 +15,7 @@ import {
   TestCluster,
   udpEnv,
 } from "../_test_cluster.ts";
+import { chitchatInternals } from "../../lib/core/chitchat.ts";
 
 type Scenario = (env: ClusterEnv) => Promise<void>;
 
@@ -79,7 +80,10 @@ scenario(
     const [victim, ...others] = [nodes[2], ...nodes.filter((_, i) => i !== 2)];
     await victim.shutdown();
     const spent = await env.waitUntil(
-      everyone(others, (node) => node.chitchat.failureDetector.isDead(victim.chitchatId)),
+      everyone(
+        others,
+        (node) => chitchatInternals.failureDetector(node.chitchat).isDead(victim.chitchatId),
+      ),
       "every node declares the stopped node dead",
       TIMEOUT_MS,
     );
@@ -114,7 +118,9 @@ scenario(
     await env.waitUntil(
       () =>
         converged(current) &&
-        survivors.every((node) => !node.chitchat.failureDetector.isLive(old.chitchatId)),
+        survivors.every((node) =>
+          !chitchatInternals.failureDetector(node.chitchat).isLive(old.chitchatId)
+        ),
       "the new generation is live everywhere and the old one is not",
       TIMEOUT_MS,
     );
@@ -209,7 +215,8 @@ scenario("extraLivenessPredicate hides nodes without a READY key", BOTH, async (
     () =>
       converged(nodes, readyNodes) &&
       nodes.every((node) =>
-        node === laggard || node.chitchat.failureDetector.isLive(laggard.chitchatId)
+        node === laggard ||
+        chitchatInternals.failureDetector(node.chitchat).isLive(laggard.chitchatId)
       ),
     "the ready nodes are listed; the laggard is alive but hidden",
     TIMEOUT_MS,

@@ -4,9 +4,7 @@
 
 import { zstdDecompressSync } from "node:zlib";
 import type { ByteReader } from "./_binary.ts";
-
-/** A zstd block may not decompress to more than this (the reference's buffer). */
-export const MAX_BLOCK_CONTENT_BYTES = 0xffff;
+import { MAX_BLOCK_CONTENT_BYTES } from "./wire_sizes.ts";
 
 /**
  * Cap on a whole decompressed delta. A datagram of tiny zstd frames could

@@ -5,14 +5,17 @@
 
 import { zstdCompressSync, type ZstdOptions } from "node:zlib";
 import { writeU64 } from "./_binary.ts";
-
-/** The reference's block size before compression. */
-export const BLOCK_THRESHOLD = 16_384;
-
-const BLOCK_HEADER_BYTES = 3;
+import {
+  BLOCK_HEADER_BYTES,
+  BLOCK_THRESHOLD_BYTES,
+  END_OF_STREAM_BYTES,
+  nodeOpBytes,
+  SET_MAX_VERSION_OP_BYTES,
+  worstBlockStreamBytes,
+} from "./wire_sizes.ts";
 
 export class DeltaWriter {
-  readonly #mtu: number;
+  readonly #budgetBytes: number;
   readonly #threshold: number;
   #output: Uint8Array;
   #outputLength = 0;
@@ -20,28 +23,23 @@ export class DeltaWriter {
   #pendingLength = 0;
   readonly #scratch = new Uint8Array(32);
 
-  /** @param mtu Budget of the whole block stream in bytes (`Infinity`: no limit). */
-  constructor(mtu: number) {
-    this.#mtu = mtu;
-    this.#threshold = Math.max(1, Math.min(BLOCK_THRESHOLD, Math.floor(mtu)));
+  /** @param budgetBytes Budget of the whole block stream in bytes (`Infinity`: no limit). */
+  constructor(budgetBytes: number) {
+    this.#budgetBytes = budgetBytes;
+    this.#threshold = Math.max(1, Math.min(BLOCK_THRESHOLD_BYTES, Math.floor(budgetBytes)));
     this.#output = new Uint8Array(1024);
     this.#pending = new Uint8Array(2 * this.#threshold + 64);
   }
 
-  /** Bytes of the stream if it were finished now, at worst. */
-  get upperBound(): number {
-    return this.#boundWith(0);
-  }
-
+  /** Bytes of the stream, at worst, if `extra` more bytes of operations were added and it were finished. */
   #boundWith(extra: number): number {
-    const raw = this.#pendingLength + extra;
     // Every future block stored raw in the worst case, plus its header.
-    return this.#outputLength + raw + BLOCK_HEADER_BYTES * Math.ceil(raw / this.#threshold) + 1;
+    return this.#outputLength + worstBlockStreamBytes(this.#pendingLength + extra, this.#threshold);
   }
 
   /** Whether `length` more bytes of operations would keep the stream within the budget. */
   fits(length: number): boolean {
-    return this.#boundWith(length) <= this.#mtu;
+    return this.#boundWith(length) <= this.#budgetBytes;
   }
 
   /** Appends operation bytes (no budget check: call `fits` first). */
@@ -69,7 +67,7 @@ export class DeltaWriter {
 
   /** A Node operation: tag 0, the id's wire bytes, last GC version, from version. */
   tryAddNode(idBytes: Uint8Array, lastGcVersion: number, fromVersionExcluded: number): boolean {
-    const length = 1 + idBytes.length + 16;
+    const length = nodeOpBytes(idBytes.length);
     if (!this.fits(length)) return false;
     this.#scratch[0] = 0;
     this.append(this.#scratch, 0, 1);
@@ -84,13 +82,13 @@ export class DeltaWriter {
   trySetMaxVersion(maxVersion: number): boolean {
     this.#scratch[0] = 2;
     writeU64(this.#scratch, 1, maxVersion);
-    return this.tryAppend(this.#scratch, 0, 9);
+    return this.tryAppend(this.#scratch, 0, SET_MAX_VERSION_OP_BYTES);
   }
 
   /** Flushes the last block, writes the end tag and returns the stream. */
   finish(): Uint8Array {
     if (this.#pendingLength > 0) this.#flushBlock(this.#pendingLength);
-    this.#reserveOutput(1);
+    this.#reserveOutput(END_OF_STREAM_BYTES);
     this.#output[this.#outputLength++] = 0;
     return this.#output.slice(0, this.#outputLength);
   }

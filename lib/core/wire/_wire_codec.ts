@@ -1,18 +1,22 @@
 // Copyright the chitchat for Deno authors. MIT license.
-// Internal: digest and delta bodies of the wire format (WIRE.md).
+// Internal: digest and delta bodies of the wire format (WIRE.md, beside this file).
 
-import { ByteReader, type ByteWriter, writeU64 } from "./wire/_binary.ts";
-import { readBlockStream } from "./wire/_block_stream.ts";
-import { compareIdInfos, type IdInfo, idInfo, readChitchatId } from "./_chitchat_id_info.ts";
-import type { ChitchatId } from "./chitchat_id.ts";
-import { DecodeError } from "./wire/decode_error.ts";
-import { Delta, type NodeDelta } from "./delta.ts";
-import { Digest, type DigestEntry } from "./digest.ts";
-import { DELETION_STATUS_CODES, type KeyValueMutation } from "./versioned_value.ts";
+import { ByteReader, type ByteWriter, writeU64 } from "./_binary.ts";
+import { readBlockStream } from "./_block_stream.ts";
+import { compareIdInfos, type IdInfo, idInfo, readChitchatId } from "../_chitchat_id_info.ts";
+import type { ChitchatId } from "../chitchat_id.ts";
+import { DecodeError } from "./decode_error.ts";
+import { type Delta, deltaInternals, type NodeDelta } from "../delta.ts";
+import { Digest, type DigestEntry, digestInternals } from "../digest.ts";
+import type { DeletionStatus, KeyValueMutation } from "../versioned_value.ts";
+import { LENGTH_PREFIX_BYTES } from "./wire_sizes.ts";
+
+/** Wire status codes, indexed by code. */
+const DELETION_STATUS_CODES: readonly DeletionStatus[] = ["set", "deleted", "deleteAfterTtl"];
 
 export function writeDigest(writer: ByteWriter, digest: Digest): void {
-  const ids = digest._ids;
-  const numbers = digest._numbers;
+  const ids = digestInternals.ids(digest);
+  const numbers = digestInternals.numbers(digest);
   if (ids.length > 0xffff) {
     throw new RangeError(`Cannot encode digest: ${ids.length} entries exceed 65535`);
   }
@@ -21,7 +25,7 @@ export function writeDigest(writer: ByteWriter, digest: Digest): void {
   let pos = writer.length;
   buf[pos++] = ids.length & 0xff;
   buf[pos++] = ids.length >>> 8;
-  for (const i of digest._idOrder()) {
+  for (const i of digestInternals.idOrder(digest)) {
     const idBytes = idInfo(ids[i]).bytes;
     for (let j = 0; j < idBytes.length; j++) buf[pos + j] = idBytes[j];
     pos = writeU64(buf, pos + idBytes.length, numbers[3 * i]);
@@ -53,7 +57,15 @@ export function readDigest(reader: ByteReader): Digest {
       reader.safeU64("max version"),
     );
   }
-  if (sorted) return Digest._fromArrays(ids, keys, numbers, true, 2 + reader.pos - start);
+  if (sorted) {
+    return digestInternals.fromArrays(
+      ids,
+      keys,
+      numbers,
+      true,
+      LENGTH_PREFIX_BYTES + reader.pos - start,
+    );
+  }
   const lines: DigestEntry[] = ids.map((chitchatId, i) => ({
     chitchatId,
     heartbeat: numbers[3 * i],
@@ -137,5 +149,5 @@ export function parseOperations(stream: Uint8Array): Delta {
       reader.fail(`Unknown delta operation ${tag}`, tagOffset);
     }
   }
-  return new Delta(nodeDeltas);
+  return deltaInternals.unchecked(nodeDeltas);
 }
