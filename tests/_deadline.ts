@@ -5,7 +5,14 @@
 import type { Logger } from "../lib/core/logger.ts";
 
 type LogFields = Parameters<Logger["info"]>[1];
-import { drainMicrotasks, type VirtualScheduler } from "./_virtual_scheduler.ts";
+import { setImmediate } from "node:timers";
+import type { VirtualScheduler } from "../lib/testing/virtual_scheduler.ts";
+
+/** Yields one real macrotask: every pending microtask has run when it resolves, no timer has. */
+export function drainMicrotasks(): Promise<void> {
+  // setImmediate, not setTimeout(0): Deno clamps the latter to ~2 ms.
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** Rejects with a labelled error if `promise` has not settled within `ms` (real time). */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, label: string): Promise<T> {

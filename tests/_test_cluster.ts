@@ -15,7 +15,7 @@ import type { SocketAddress } from "../lib/core/socket_address.ts";
 import type { Transport } from "../lib/runtime/transport.ts";
 import { UdpTransport } from "../lib/runtime/udp_transport.ts";
 import { advanceUntil, pollUntil, RecordingLogger } from "./_deadline.ts";
-import { VirtualScheduler } from "./_virtual_scheduler.ts";
+import { VirtualScheduler } from "../lib/testing/virtual_scheduler.ts";
 
 /** A network plus a clock, and how to wait on them. */
 export interface ClusterEnv {

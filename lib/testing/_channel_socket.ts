@@ -28,7 +28,7 @@ type Received = readonly [SocketAddress, ChitchatMessage];
 
 export class ChannelSocket implements Socket {
   readonly localAddr: SocketAddress;
-  readonly _key: string;
+  readonly addrKey: string;
   readonly #network: NetworkPort;
   readonly #capacity: number;
   readonly #metrics: MutableSocketMetrics = {
@@ -48,7 +48,7 @@ export class ChannelSocket implements Socket {
   constructor(network: NetworkPort, localAddr: SocketAddress, key: string, capacity: number) {
     this.#network = network;
     this.localAddr = localAddr;
-    this._key = key;
+    this.addrKey = key;
     this.#capacity = capacity;
   }
 
@@ -84,7 +84,7 @@ export class ChannelSocket implements Socket {
   }
 
   /** Returns `false` when the queue is full (the message is lost). */
-  _enqueue(from: SocketAddress, message: ChitchatMessage, bytes: number): boolean {
+  enqueue(from: SocketAddress, message: ChitchatMessage, bytes: number): boolean {
     if (this.#closed) return false;
     const item = [from, message] as const;
     const waiter = this.#waiters.shift();
@@ -98,15 +98,15 @@ export class ChannelSocket implements Socket {
     return true;
   }
 
-  _dropUndecodable(): void {
+  dropUndecodable(): void {
     this.#metrics.datagramsDropped++;
   }
 
-  _takeOff(flight: InFlight): void {
+  takeOff(flight: InFlight): void {
     this.#inFlight.add(flight);
   }
 
-  _land(flight: InFlight): void {
+  land(flight: InFlight): void {
     this.#inFlight.delete(flight);
   }
 

@@ -1,7 +1,7 @@
 // Copyright the chitchat for Deno authors. MIT license.
 /**
  * {@linkcode ChannelTransport}: an in-process network with faults
- * (partitions, one-way cuts, message loss, delays), for tests and
+ * (partitions, one-way cuts, dropped messages, delays), for tests and
  * simulations on virtual time.
  *
  * @module
@@ -71,7 +71,7 @@ export interface ChannelTransportOptions {
    */
   readonly delay?: DelayFunction;
   /**
-   * Probability that a message without a per-link probability is lost.
+   * Probability that a message without a per-link probability is dropped.
    *
    * @default {0}
    */
@@ -111,7 +111,7 @@ export interface ChannelTransportStats {
   readonly messagesDelivered: number;
   /** Encoded bytes of those messages. */
   readonly bytesDelivered: number;
-  /** Messages lost: cut link, random drop, unbound or closed destination, full queue, junk. */
+  /** Messages dropped: cut link, random drop, unbound or closed destination, full queue, junk. */
   readonly messagesDropped: number;
   /** Encoded bytes of those messages. */
   readonly bytesDropped: number;
@@ -240,7 +240,7 @@ export class ChannelTransport implements Transport {
   /**
    * Creates an empty network.
    *
-   * @param options Scheduler, random source, logger, MTU, default delay and loss.
+   * @param options Scheduler, random source, logger, MTU, default delay and drop probability.
    * @throws {RangeError} if the MTU, the queue capacity or the drop probability is out of range.
    * @throws {TypeError} if `delay` is not a function.
    */
@@ -360,7 +360,7 @@ export class ChannelTransport implements Transport {
   }
 
   /**
-   * Sets the probability that a message is lost, for links without their own.
+   * Sets the probability that a message is dropped, for links without their own.
    *
    * @param p A probability in `[0, 1]`.
    * @throws {RangeError} if `p` is out of range.
@@ -370,7 +370,7 @@ export class ChannelTransport implements Transport {
   }
 
   /**
-   * Sets the loss probability of the link from `from` to `to` (one way).
+   * Sets the drop probability of the link from `from` to `to` (one way).
    *
    * @param from The sender.
    * @param to The destination.
@@ -417,7 +417,7 @@ export class ChannelTransport implements Transport {
 
   /**
    * Counters of one address: what it sent, what was delivered to it, and
-   * how many of its messages were lost.
+   * how many of its messages were dropped.
    *
    * @param addr The address.
    * @returns A snapshot (zeros for an address never seen).
@@ -434,7 +434,7 @@ export class ChannelTransport implements Transport {
 
   /**
    * Delivers raw bytes to `to` as a datagram from `from`, at once, bypassing
-   * cuts, loss and delays: the bytes are decoded like UDP does, and junk is
+   * cuts, drops and delays: the bytes are decoded like UDP does, and junk is
    * dropped, logged once and counted (in the socket's `datagramsDropped`
    * and as dropped here).
    *
@@ -462,7 +462,7 @@ export class ChannelTransport implements Transport {
       message = decodeMessage(bytes);
     } catch (error) {
       this.#countDropped(fromKey, bytes.length);
-      target._dropUndecodable();
+      target.dropUndecodable();
       this.#logger.warn("Dropped an undecodable datagram", {
         from: formatSocketAddress(canonicalSocketAddress(from)),
         reason: error instanceof Error ? error.message : String(error),
@@ -508,13 +508,13 @@ export class ChannelTransport implements Transport {
     message: ChitchatMessage,
     bytes: number,
   ): void {
-    if (!target._enqueue(from, message, bytes)) {
+    if (!target.enqueue(from, message, bytes)) {
       this.#countDropped(fromKey, bytes);
       return;
     }
     this.#stats.messagesDelivered++;
     this.#stats.bytesDelivered += bytes;
-    const stats = this.#statsOf(target._key);
+    const stats = this.#statsOf(target.addrKey);
     stats.messagesDelivered++;
     stats.bytesDelivered += bytes;
   }
@@ -524,7 +524,7 @@ export class ChannelTransport implements Transport {
     if (bytes > this.#mtu) {
       throw new RangeError(`Cannot send message: ${bytes} bytes exceed the MTU of ${this.#mtu}`);
     }
-    const fromKey = source._key;
+    const fromKey = source.addrKey;
     const toKey = addressKey(to);
     // Draw the delay before counting, so an invalid delay function leaves no trace.
     const target = this.#sockets.get(toKey);
@@ -536,9 +536,9 @@ export class ChannelTransport implements Transport {
       return;
     }
     const flight: InFlight = { fromKey, bytes, timer: undefined };
-    target._takeOff(flight);
+    target.takeOff(flight);
     flight.timer = this.#scheduler.setTimeout(() => {
-      target._land(flight);
+      target.land(flight);
       this.#arrive(target, fromKey, source.localAddr, message, bytes);
     }, delay);
   }
@@ -566,7 +566,7 @@ export class ChannelTransport implements Transport {
 
   /** Releases a closed socket's address; what was in flight to it is lost. */
   #release(socket: ChannelSocket, inFlight: Iterable<InFlight>): void {
-    if (this.#sockets.get(socket._key) === socket) this.#sockets.delete(socket._key);
+    if (this.#sockets.get(socket.addrKey) === socket) this.#sockets.delete(socket.addrKey);
     for (const flight of inFlight) {
       flight.timer?.cancel();
       this.#countDropped(flight.fromKey, flight.bytes);

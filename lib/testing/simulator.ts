@@ -21,7 +21,7 @@ import { chitchatInternals } from "../core/chitchat.ts";
 /** Options of the {@linkcode Simulator} constructor. */
 export interface SimulatorOptions {
   /**
-   * Seed of every random choice (peer selection, tie-breaking, loss, delays).
+   * Seed of every random choice (peer selection, tie-breaking, drops, delays).
    *
    * @default {1}
    */
@@ -99,6 +99,24 @@ export interface AddNodeOptions {
   readonly extraLivenessPredicate?: (state: NodeState) => boolean;
 }
 
+// What the simulator does to its nodes and watches beyond their public API.
+let nodeAccess: {
+  create(
+    index: number,
+    nodeId: string,
+    address: SocketAddress,
+    options: AddNodeOptions,
+  ): SimulatedNode;
+  options(node: SimulatedNode): AddNodeOptions;
+  started(node: SimulatedNode, handle: ChitchatHandle, generation: bigint): void;
+  stopped(node: SimulatedNode): ChitchatHandle | undefined;
+};
+let watchAccess: {
+  create(): FalseDeathWatch;
+  record(watch: FalseDeathWatch, death: FalseDeath): void;
+  hold(watch: FalseDeathWatch, subscription: { unsubscribe(): void }): void;
+};
+
 /**
  * One simulated node: an address and, while running, a chitchat handle.
  * Restarting it keeps the node id and address and takes a new generation.
@@ -128,12 +146,35 @@ export class SimulatedNode {
   #generation = 0n;
   #options: AddNodeOptions;
 
-  /** @ignore Created by {@linkcode Simulator.addNode}. */
-  constructor(index: number, nodeId: string, address: SocketAddress, options: AddNodeOptions) {
+  /** Nodes come from {@linkcode Simulator.addNode}. */
+  private constructor(
+    index: number,
+    nodeId: string,
+    address: SocketAddress,
+    options: AddNodeOptions,
+  ) {
     this.index = index;
     this.nodeId = nodeId;
     this.address = address;
     this.#options = options;
+  }
+
+  static {
+    nodeAccess = {
+      create: (index, nodeId, address, options) =>
+        new SimulatedNode(index, nodeId, address, options),
+      options: (node) => node.#options,
+      started(node, handle, generation) {
+        node.#handle = handle;
+        node.#lastChitchatId = handle.chitchatId;
+        node.#generation = generation;
+      },
+      stopped(node) {
+        const handle = node.#handle;
+        node.#handle = undefined;
+        return handle;
+      },
+    };
   }
 
   /** Whether the node is running. */
@@ -164,25 +205,6 @@ export class SimulatedNode {
   get handle(): ChitchatHandle {
     if (this.#handle === undefined) throw new Error(`Node ${this.nodeId} is stopped`);
     return this.#handle;
-  }
-
-  /** @ignore */
-  get _options(): AddNodeOptions {
-    return this.#options;
-  }
-
-  /** @ignore */
-  _started(handle: ChitchatHandle, generation: bigint): void {
-    this.#handle = handle;
-    this.#lastChitchatId = handle.chitchatId;
-    this.#generation = generation;
-  }
-
-  /** @ignore */
-  _stopped(): ChitchatHandle | undefined {
-    const handle = this.#handle;
-    this.#handle = undefined;
-    return handle;
   }
 }
 
@@ -248,8 +270,20 @@ export class FalseDeathWatch implements Disposable {
   readonly #deaths: FalseDeath[] = [];
   readonly #subscriptions: { unsubscribe(): void }[] = [];
 
-  /** @ignore Created by {@linkcode Simulator.watchFalseDeaths}. */
-  constructor() {}
+  /** Watches come from {@linkcode Simulator.watchFalseDeaths}. */
+  private constructor() {}
+
+  static {
+    watchAccess = {
+      create: () => new FalseDeathWatch(),
+      record(watch, death) {
+        watch.#deaths.push(death);
+      },
+      hold(watch, subscription) {
+        watch.#subscriptions.push(subscription);
+      },
+    };
+  }
 
   /** Number of false deaths seen so far. */
   get count(): number {
@@ -259,16 +293,6 @@ export class FalseDeathWatch implements Disposable {
   /** The false deaths seen so far, in time order. */
   get deaths(): readonly FalseDeath[] {
     return this.#deaths;
-  }
-
-  /** @ignore */
-  _record(death: FalseDeath): void {
-    this.#deaths.push(death);
-  }
-
-  /** @ignore */
-  _hold(subscription: { unsubscribe(): void }): void {
-    this.#subscriptions.push(subscription);
   }
 
   /** Stops watching (the deaths recorded so far stay readable). */
@@ -377,7 +401,7 @@ export class Simulator implements AsyncDisposable {
       hostname: `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`,
       port: 7280,
     };
-    const node = new SimulatedNode(index, options.nodeId ?? `node-${index}`, address, options);
+    const node = nodeAccess.create(index, options.nodeId ?? `node-${index}`, address, options);
     this.#nodes.push(node);
     this.#seeds.set(node, (options.seeds ?? []).map(addressOf));
     await this.#start(node, 1n);
@@ -427,7 +451,7 @@ export class Simulator implements AsyncDisposable {
   }
 
   async #start(node: SimulatedNode, generation: bigint): Promise<void> {
-    const options = node._options;
+    const options = nodeAccess.options(node);
     const interval = this.gossipIntervalMs;
     const handle = await spawnChitchat({
       chitchatId: {
@@ -449,7 +473,7 @@ export class Simulator implements AsyncDisposable {
       logger: this.#logger,
       resolveDns: () => Promise.resolve([]),
     });
-    node._started(handle, generation);
+    nodeAccess.started(node, handle, generation);
   }
 
   /**
@@ -458,7 +482,7 @@ export class Simulator implements AsyncDisposable {
    * @param node The node.
    */
   async stopNode(node: SimulatedNode): Promise<void> {
-    await node._stopped()?.shutdown();
+    await nodeAccess.stopped(node)?.shutdown();
   }
 
   /**
@@ -510,22 +534,26 @@ export class Simulator implements AsyncDisposable {
   }
 
   /**
-   * Sets the loss probability of one link (`undefined`: back to the global one).
+   * Sets the probability that a message on one link is dropped (`undefined`: back to the global one).
    *
    * @param from Sender.
    * @param to Receiver.
    * @param probability In `[0, 1]`.
    */
-  setLinkLoss(from: SimulatedNode, to: SimulatedNode, probability: number | undefined): void {
+  setLinkDropProbability(
+    from: SimulatedNode,
+    to: SimulatedNode,
+    probability: number | undefined,
+  ): void {
     this.transport.setLinkDropProbability(from.address, to.address, probability);
   }
 
   /**
-   * Sets the loss probability of every link without its own.
+   * Sets the probability that a message is dropped, on every link without its own.
    *
    * @param probability In `[0, 1]`.
    */
-  setLoss(probability: number): void {
+  setDropProbability(probability: number): void {
     this.transport.setDropProbability(probability);
   }
 
@@ -712,7 +740,7 @@ export class Simulator implements AsyncDisposable {
    * ```
    */
   watchFalseDeaths(): FalseDeathWatch {
-    const watch = new FalseDeathWatch();
+    const watch = watchAccess.create();
     for (const observer of this.runningNodes()) {
       const chitchat = observer.handle.chitchat;
       const observerLabel = label(observer.chitchatId);
@@ -722,17 +750,20 @@ export class Simulator implements AsyncDisposable {
       // The callback fires on a live-set or max-version change; the diff
       // reads the failure detector itself so `extraLivenessPredicate`
       // (a user filter, not a death) cannot count.
-      watch._hold(chitchat.watchLiveNodes(() => {
-        const current = liveLabels();
-        for (const subject of previous) {
-          if (current.has(subject)) continue;
-          const node = this.#nodeById(subject.slice(0, subject.lastIndexOf("@")));
-          if (node?.running && label(node.chitchatId) === subject) {
-            watch._record({ atMs: this.now, observer: observerLabel, subject });
+      watchAccess.hold(
+        watch,
+        chitchat.watchLiveNodes(() => {
+          const current = liveLabels();
+          for (const subject of previous) {
+            if (current.has(subject)) continue;
+            const node = this.#nodeById(subject.slice(0, subject.lastIndexOf("@")));
+            if (node?.running && label(node.chitchatId) === subject) {
+              watchAccess.record(watch, { atMs: this.now, observer: observerLabel, subject });
+            }
           }
-        }
-        previous = current;
-      }));
+          previous = current;
+        }),
+      );
     }
     return watch;
   }

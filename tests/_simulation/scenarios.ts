@@ -246,7 +246,7 @@ export async function falseDeaths(options: FalseDeathsOptions): Promise<FalseDea
     };
   }
   await sim.advance(options.settleMs ?? 0);
-  sim.setLoss(options.loss);
+  sim.setDropProbability(options.loss);
   using watch = sim.watchFalseDeaths();
   await sim.advance(options.durationMs ?? 300_000);
   return {

@@ -22,7 +22,7 @@ import {
 import type { Socket, SocketMetrics, Transport } from "../../lib/runtime/transport.ts";
 import { UdpTransport } from "../../lib/runtime/udp_transport.ts";
 import { RecordingLogger, withTimeout } from "../_deadline.ts";
-import { VirtualScheduler } from "../_virtual_scheduler.ts";
+import { VirtualScheduler } from "../../lib/testing/virtual_scheduler.ts";
 
 const HOST = "127.0.0.1";
 const addr = (port: number): SocketAddress => ({ hostname: HOST, port });
@@ -129,7 +129,7 @@ Deno.test("spawnChitchat() advertises the bound port when the advertised port is
   deepStrictEqual(node.chitchatId.gossipAdvertiseAddr, node.localAddr);
   deepStrictEqual(node.selfNodeState().chitchatId, node.chitchatId);
   await node.shutdown();
-  equal(scheduler.pendingTimers, 0);
+  equal(scheduler.pending, 0);
 });
 
 Deno.test("spawnChitchat() listens on listenAddr and advertises chitchatId's address", async () => {
@@ -234,7 +234,7 @@ Deno.test("ChitchatHandle resolves seed host names at start and every 60 s", asy
   await scheduler.advance(1_000);
   assert(moved.metrics.messagesReceived - before >= 9, "SYNs follow the new DNS answer");
   await node.shutdown();
-  equal(scheduler.pendingTimers, 0, "the DNS refresh timer is cancelled");
+  equal(scheduler.pending, 0, "the DNS refresh timer is cancelled");
 });
 
 Deno.test("ChitchatHandle logs seed resolution failures and keeps running", async () => {
@@ -274,11 +274,11 @@ Deno.test("ChitchatHandle.shutdown() is idempotent, frees the address and leaves
   const { options, scheduler, transport } = fixture();
   const node = await spawnChitchat(config(7000, { seedNodes: ["127.0.0.1:7001"] }), options);
   await scheduler.advance(250);
-  assert(scheduler.pendingTimers > 0);
+  assert(scheduler.pending > 0);
   await Promise.all([node.shutdown(), node.shutdown()]);
   await node.shutdown();
   await node.terminated;
-  equal(scheduler.pendingTimers, 0);
+  equal(scheduler.pending, 0);
   await using again = await transport.open(addr(7000));
   equal(again.localAddr.port, 7000);
 });
@@ -358,7 +358,7 @@ Deno.test("ChitchatHandle.terminated rejects when the socket breaks, and everyth
   const failure = new Error("network interface gone");
   sockets[0].break(failure);
   await rejects(node.terminated, (error) => error === failure);
-  equal(base.scheduler.pendingTimers, 0, "no round is scheduled after the failure");
+  equal(base.scheduler.pending, 0, "no round is scheduled after the failure");
   deepStrictEqual(base.logger.atLeast("error").map((line) => line.message), [
     "The gossip loop stopped: the socket failed",
   ]);
@@ -375,7 +375,7 @@ Deno.test("ChitchatHandle: a failure nobody awaits is not an unhandled rejection
   // runner fails this test if `terminated` rejects unhandled meanwhile.
   await base.scheduler.advance(1_000);
   await node.shutdown();
-  equal(base.scheduler.pendingTimers, 0);
+  equal(base.scheduler.pending, 0);
 });
 
 Deno.test("ChitchatHandle logs failed sends and keeps gossiping", async () => {
@@ -433,7 +433,7 @@ Deno.test("ChitchatHandle.liveNodesUpdates() yields the current snapshot, then e
   deepStrictEqual(await updates.next(), { value: undefined, done: true });
   const late = a.liveNodesUpdates();
   deepStrictEqual(await late.next(), { value: undefined, done: true });
-  equal(scheduler.pendingTimers, 0);
+  equal(scheduler.pending, 0);
 });
 
 Deno.test("ChitchatHandle.liveNodesUpdates() stops watching on break", async () => {

@@ -10,7 +10,8 @@ import { encodeMessage } from "../../lib/core/message_codec.ts";
 import { seededRandom } from "../../lib/core/random.ts";
 import type { SocketAddress } from "../../lib/core/socket_address.ts";
 import { RecordingLogger } from "../_deadline.ts";
-import { drainMicrotasks, VirtualScheduler } from "../_virtual_scheduler.ts";
+import { VirtualScheduler } from "../../lib/testing/virtual_scheduler.ts";
+import { drainMicrotasks } from "../_deadline.ts";
 
 const syn: ChitchatMessage = { type: "syn", clusterId: "test", digest: Digest.empty };
 const SYN_BYTES = encodeMessage(syn).length;
@@ -43,11 +44,11 @@ Deno.test("ChannelTransport delivers through the scheduler, never inside send()"
   await a.send(b.localAddr, syn);
   await drainMicrotasks();
   equal(arrived, false);
-  equal(scheduler.pendingTimers, 1);
+  equal(scheduler.pending, 1);
   await scheduler.advance(0);
   const [from] = await pending;
   deepStrictEqual(from, a.localAddr);
-  equal(scheduler.pendingTimers, 0);
+  equal(scheduler.pending, 0);
 });
 
 Deno.test("ChannelTransport applies the global delay, overridden per link", async () => {
@@ -254,9 +255,9 @@ Deno.test("ChannelTransport loses what is in flight to a socket that closes", as
   const b = await transport.open(at(2));
   await a.send(b.localAddr, syn);
   await a.send(b.localAddr, syn);
-  equal(scheduler.pendingTimers, 2);
+  equal(scheduler.pending, 2);
   await b.close();
-  equal(scheduler.pendingTimers, 0, "delivery timers are cancelled");
+  equal(scheduler.pending, 0, "delivery timers are cancelled");
   equal(transport.stats().messagesDropped, 2);
   // The address is free again, and nothing stale reaches the new socket.
   await using b2 = await transport.open(at(2));

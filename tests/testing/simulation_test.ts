@@ -69,7 +69,7 @@ Deno.test("big state: a node with 2,000 keys joining 10 nodes reaches all of the
 async function fingerprint(seed: number): Promise<unknown> {
   await using cluster = await startCluster({ seed, n: 12 });
   const { sim, nodes } = cluster;
-  sim.setLoss(0.2);
+  sim.setDropProbability(0.2);
   sim.setDelay((random) => 5 + 40 * random());
   await sim.advance(20_000);
   return {
@@ -128,21 +128,21 @@ Deno.test("per-link loss overrides the global loss, one direction at a time", as
     ];
   };
   await t.step("a link lost entirely", async () => {
-    sim.setLinkLoss(a, b, 1);
+    sim.setLinkDropProbability(a, b, 1);
     deepStrictEqual(await window(), [1, 0]);
   });
   await t.step("a link back to the global loss", async () => {
-    sim.setLinkLoss(a, b, undefined);
+    sim.setLinkDropProbability(a, b, undefined);
     deepStrictEqual(await window(), [0, 0]);
   });
   await t.step("a link spared from a total global loss", async () => {
-    sim.setLoss(1);
-    sim.setLinkLoss(a, b, 0);
+    sim.setDropProbability(1);
+    sim.setLinkDropProbability(a, b, 0);
     deepStrictEqual(await window(), [0, 1]);
   });
   await t.step("a link losing half its messages", async () => {
-    sim.setLoss(0);
-    sim.setLinkLoss(a, b, 0.5);
+    sim.setDropProbability(0);
+    sim.setLinkDropProbability(a, b, 0.5);
     const [lossA, lossB] = await window();
     ok(lossA > 0.25 && lossA < 0.75, `a -> b lost ${lossA}`);
     equal(lossB, 0);
