@@ -112,6 +112,9 @@ let internals: NodeStateInternals;
  * assert(state.get("zone") === undefined);
  * assert(state.maxVersion === 3);
  * assert.deepStrictEqual([...state.keyValues()], [["role", "searcher"]]);
+ * assert.deepStrictEqual([...state.iterPrefix("ro")], [["role", "searcher"]]);
+ * assert(!state.delete("zone")); // already deleted: no new version
+ * assert(state.maxVersion === 3);
  * ```
  */
 export class NodeState {
@@ -260,12 +263,14 @@ export class NodeState {
   }
 
   /**
-   * Iterates over the visible key-values whose key starts with `prefix`, in key order.
+   * Iterates over the visible key-values whose key starts with `prefix`, in
+   * key order: the same `[key, value]` pairs as {@linkcode NodeState.keyValues},
+   * filtered (use `getVersioned` for versions).
    *
    * @param prefix The key prefix.
-   * @returns `[key, versionedValue]` pairs (full keys).
+   * @returns `[key, value]` pairs (full keys).
    */
-  *iterPrefix(prefix: string): IterableIterator<[string, VersionedValue]> {
+  *iterPrefix(prefix: string): IterableIterator<[string, string]> {
     const keys = this.#keys();
     let low = 0;
     let high = keys.length;
@@ -276,7 +281,7 @@ export class NodeState {
     }
     for (let i = low; i < keys.length && keys[i].startsWith(prefix); i++) {
       const entry = this.#entries.get(keys[i])!;
-      if (entry.status !== "deleted") yield [keys[i], entry];
+      if (entry.status !== "deleted") yield [keys[i], entry.value];
     }
   }
 

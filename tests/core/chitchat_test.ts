@@ -462,3 +462,22 @@ Deno.test("heartbeats go to the right nodes when a digest brings new ones in bet
     equal(a.nodeState(testId(port))?.heartbeat, port * 100, `node-${port}`);
   }
 });
+
+Deno.test("nodeState() finds a node by its node id alone, newest generation first", () => {
+  const clock = new ManualClock();
+  const a = testNode(1, clock);
+  const old = testNode(2, clock, { chitchatId: testId(2, 1n) });
+  const restarted = testNode(2, clock, { chitchatId: testId(2, 7n) });
+  old.selfNodeState().set("generation", "old");
+  restarted.selfNodeState().set("generation", "new");
+  for (let round = 0; round < 2; round++) {
+    handshake(a, old);
+    handshake(a, restarted);
+  }
+  equal(a.nodeState(testId(2, 1n))?.get("generation"), "old");
+  equal(a.nodeState("node-2")?.get("generation"), "new");
+  equal(a.nodeState("node-2")?.chitchatId.generationId, 7n);
+  equal(a.nodeState("node-1"), a.selfNodeState());
+  equal(a.nodeState("nobody"), undefined);
+  equal(a.clusterState.nodeState("node-2"), a.nodeState("node-2"));
+});

@@ -101,3 +101,23 @@ Deno.test("a generation id above 2^53 survives the wire exactly", () => {
   ok(message.type === "syn");
   deepStrictEqual(message.digest.entries()[0].chitchatId.generationId, 18_446_744_073_709_551_615n);
 });
+
+Deno.test("a delta's maxVersion survives the wire, also when it differs from its last write", () => {
+  const node = (maxVersion: number) =>
+    new Delta([{
+      chitchatId: testId(1),
+      fromVersionExcluded: 0,
+      lastGcVersion: 0,
+      keyValues: [{ key: "k", value: "v", version: 3, status: "set" }],
+      maxVersion,
+    }]);
+  for (const maxVersion of [3, 5, 1]) {
+    const decoded = decodeMessage(encodeMessage({ type: "ack", delta: node(maxVersion) }));
+    ok(decoded.type === "ack");
+    equal(decoded.delta.nodeDeltas[0].maxVersion, maxVersion);
+    equal(decoded.delta.nodeDeltas[0].keyValues.length, 1);
+  }
+  for (const bad of [-1, 1.5, Number.MAX_SAFE_INTEGER + 1, Number.NaN]) {
+    throws(() => node(bad), RangeError, String(bad));
+  }
+});

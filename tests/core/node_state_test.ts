@@ -144,3 +144,27 @@ Deno.test("an invalid node id is refused", () => {
     TypeError,
   );
 });
+
+Deno.test("delete() of an absent key or a tombstone is a no-op returning false", () => {
+  const state = new NodeState(testId(1));
+  equal(state.delete("never"), false);
+  equal(state.deleteAfterTtl("never"), false);
+  equal(state.maxVersion, 0);
+  state.set("k", "v");
+  equal(state.delete("k"), true);
+  equal(state.maxVersion, 2);
+  equal(state.delete("k"), false, "a tombstone is not deleted again");
+  equal(state.deleteAfterTtl("k"), false, "nor revived for a TTL");
+  equal(state.maxVersion, 2, "and no version is spent");
+  equal(state.getVersioned("k")?.status, "deleted");
+});
+
+Deno.test("iterPrefix() yields the same [key, value] pairs as keyValues()", () => {
+  const state = new NodeState(testId(1));
+  state.set("app:a", "1");
+  state.set("app:b", "2");
+  state.set("other", "3");
+  state.delete("app:b");
+  deepStrictEqual([...state.iterPrefix("")], [...state.keyValues()]);
+  deepStrictEqual([...state.iterPrefix("app:")], [["app:a", "1"]]);
+});

@@ -6,7 +6,6 @@
 
 import { deepStrictEqual, equal, ok as assert, rejects } from "node:assert/strict";
 import { ChannelTransport } from "../../lib/testing/channel_transport.ts";
-import type { ChitchatHandle } from "../../lib/runtime/chitchat_handle.ts";
 import { formatChitchatId } from "../../lib/core/chitchat_id.ts";
 import { Digest } from "../../lib/core/digest.ts";
 import type { ChitchatMessage } from "../../lib/core/message.ts";
@@ -21,7 +20,19 @@ import {
 } from "../../lib/runtime/spawn_chitchat.ts";
 import type { Socket, SocketMetrics, Transport } from "../../lib/runtime/transport.ts";
 import { UdpTransport } from "../../lib/runtime/udp_transport.ts";
-import { RecordingLogger, withTimeout } from "../_deadline.ts";
+import { advanceUntil, RecordingLogger, withTimeout } from "../_deadline.ts";
+import { ChitchatHandle } from "../../lib/runtime/chitchat_handle.ts";
+import { Chitchat } from "../../lib/core/chitchat.ts";
+import { silentLogger } from "../../lib/core/logger.ts";
+
+function throwsType(run: () => unknown, type: ErrorConstructor): boolean {
+  try {
+    run();
+  } catch (error) {
+    return error instanceof type;
+  }
+  return false;
+}
 import { VirtualScheduler } from "../../lib/testing/virtual_scheduler.ts";
 
 const HOST = "127.0.0.1";
@@ -494,4 +505,78 @@ Deno.test("spawnChitchat() runs on UDP with the default transport", async () => 
   const [from, reply] = await withTimeout(peer.receive(), 2_000, "SYN-ACK over UDP");
   deepStrictEqual(from, node.localAddr);
   equal(reply.type, "synAck");
+});
+
+Deno.test("spawnChitchat() reads and checks its configuration once", async () => {
+  const { options } = fixture();
+  const base = config(7010);
+  let reads = 0;
+  const counted: SpawnChitchatConfig = {
+    ...base,
+    get chitchatId() {
+      reads++;
+      return base.chitchatId;
+    },
+  };
+  await using node = await spawnChitchat(counted, options);
+  equal(node.chitchatId.nodeId, "node-7010");
+  equal(reads, 1, "one read: the configuration is resolved once, not again by the state machine");
+});
+
+Deno.test("a ChitchatHandle comes only from spawnChitchat(), so its clock is its scheduler", async () => {
+  const { options, scheduler } = fixture();
+  await using node = await spawnChitchat(config(7011), options);
+  // A handle around a state machine on the real clock and a virtual
+  // scheduler would mix two times: the constructor is closed.
+  const socket = await options.transport!.open(addr(7012));
+  try {
+    const construct = () =>
+      Reflect.construct(ChitchatHandle, [{
+        chitchat: new Chitchat({ chitchatId: config(7012).chitchatId, clusterId: "spawn-test" }),
+        socket,
+        gossipIntervalMs: 100,
+        seeds: undefined,
+        scheduler,
+        random: Math.random,
+        logger: silentLogger,
+      }]);
+    assert(throwsType(construct, TypeError), "direct construction is refused");
+  } finally {
+    await socket.close();
+  }
+  // The state machine of a spawned node reads the scheduler's time.
+  const before = node.chitchat.clock.now();
+  await scheduler.advance(1_234);
+  equal(node.chitchat.clock.now() - before, 1_234);
+});
+
+Deno.test("spawnChitchat() scales the failure detector's prior to gossipIntervalMs", async (t) => {
+  async function detectionMs(failureDetector?: SpawnChitchatConfig["failureDetector"]) {
+    const { options, scheduler } = fixture();
+    const seeds = ["127.0.0.1:7020"];
+    await using a = await spawnChitchat(
+      config(7020, { seedNodes: seeds, failureDetector }),
+      options,
+    );
+    const b = await spawnChitchat(config(7021, { seedNodes: seeds, failureDetector }), options);
+    await advanceUntil(scheduler, () => a.liveNodes().length === 2, {
+      timeoutMs: 30_000,
+      label: "the two nodes meet",
+    });
+    await scheduler.advance(1_000);
+    await b.shutdown();
+    return await advanceUntil(
+      scheduler,
+      () => a.chitchat.deadNodes().some((id) => id.nodeId === "node-7021"),
+      { timeoutMs: 120_000, label: "the stopped node is seen dead", stepMs: 50 },
+    );
+  }
+  await t.step("at 100 ms rounds a stopped peer is dead within 2 s", async () => {
+    const ms = await detectionMs();
+    assert(ms < 2_000, `detected after ${ms} virtual ms`);
+  });
+  await t.step("an explicit prior is kept", async () => {
+    const ms = await detectionMs({ initialIntervalMs: 5_000 });
+    assert(ms > 5_000, `detected after ${ms} virtual ms`);
+  });
 });
