@@ -93,8 +93,3 @@ export interface IntervalQueue {
   tailPos: number;
   count: number;
 }
-
-/** A new, empty queue. */
-export function emptyIntervalQueue(): IntervalQueue {
-  return { head: -1, headPos: 0, tail: -1, tailPos: 0, count: 0 };
-}

@@ -1,7 +1,12 @@
 // Copyright the chitchat for Deno authors. MIT license.
 
 import { equal } from "node:assert/strict";
-import { emptyIntervalQueue, IntervalPool } from "../../lib/core/_interval_pool.ts";
+import { IntervalPool, type IntervalQueue } from "../../lib/core/_interval_pool.ts";
+
+/** A queue as the pool expects it: no chunk yet (the failure detector keeps these fields on its records). */
+function emptyIntervalQueue(): IntervalQueue {
+  return { head: -1, headPos: 0, tail: -1, tailPos: 0, count: 0 };
+}
 import { seededRandom } from "../../lib/core/random.ts";
 
 Deno.test("interval queues behave as independent FIFOs sharing one pool", () => {
