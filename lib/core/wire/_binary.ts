@@ -1,5 +1,5 @@
 // Copyright the chitchat for Deno authors. MIT license.
-// Internal: the primitive wire types of WIRE.md (little-endian integers,
+// Internal: the building blocks of WIRE.md beside this file (little-endian integers,
 // u16-length-prefixed UTF-8 strings), written and read without DataView
 // bounds exceptions leaking out.
 

@@ -1,6 +1,6 @@
 // Copyright the chitchat for Deno authors. MIT license.
-// Internal: reading the block stream that carries a delta (WIRE.md, "Delta:
-// a block stream of operations"): stored and zstd blocks, concatenated.
+// Internal: reading the block stream that carries a delta (WIRE.md beside
+// this file, "Delta"): stored and zstd blocks, concatenated.
 
 import { zstdDecompressSync } from "node:zlib";
 import type { ByteReader } from "./_binary.ts";

@@ -1,7 +1,8 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // Internal: writes delta operations into the block stream while keeping an
 // exact upper bound of its final size, so a delta is cut at the first
-// operation that would not fit its datagram (WIRE.md, "Size limit").
+// operation that would not fit its datagram (WIRE.md beside this file,
+// "What fits a datagram").
 
 import { zstdCompressSync, type ZstdOptions } from "node:zlib";
 import { writeU64 } from "./_binary.ts";

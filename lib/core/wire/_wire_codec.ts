@@ -1,5 +1,5 @@
 // Copyright the chitchat for Deno authors. MIT license.
-// Internal: digest and delta bodies of the wire format (WIRE.md, beside this file).
+// Internal: digest and delta bodies of the wire format (WIRE.md beside this file).
 
 import { ByteReader, type ByteWriter, writeU64 } from "./_binary.ts";
 import { readBlockStream } from "./_block_stream.ts";
