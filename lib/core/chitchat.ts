@@ -35,7 +35,7 @@ import {
   MAX_DATAGRAM_BYTES,
   MESSAGE_HEADER_BYTES,
 } from "./wire/wire_sizes.ts";
-import type { RandomSource } from "./random.ts";
+import { type RandomSource, systemRandom } from "./random.ts";
 import type { ChitchatOptions } from "./chitchat_options.ts";
 import type { VersionedValue } from "./versioned_value.ts";
 
@@ -160,7 +160,7 @@ export class Chitchat {
     this.#config = preResolved ?? resolveChitchatConfig(config);
     preResolved = undefined;
     this.#clock = options.clock ?? systemClock;
-    this.#random = options.random ?? Math.random;
+    this.#random = options.random ?? systemRandom;
     this.#logger = options.logger ?? silentLogger;
     this.#clusterState = new ClusterState({
       clock: this.#clock,

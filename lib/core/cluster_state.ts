@@ -19,7 +19,7 @@ import { type NodeState, nodeStateInternals as nodes } from "./node_state.ts";
 import { digestInternals } from "./digest.ts";
 import { deltaInternals } from "./delta.ts";
 import { digestLineBytes, LENGTH_PREFIX_BYTES } from "./wire/wire_sizes.ts";
-import type { RandomSource } from "./random.ts";
+import { type RandomSource, systemRandom } from "./random.ts";
 import type { ChitchatOptions } from "./chitchat_options.ts";
 import { formatChitchatId } from "./chitchat_id.ts";
 
@@ -127,7 +127,7 @@ export class ClusterState {
    */
   constructor(options: ChitchatOptions = {}) {
     this.#clock = options.clock ?? systemClock;
-    this.#random = options.random ?? Math.random;
+    this.#random = options.random ?? systemRandom;
     this.#listeners = new KeyChangeListeners(options.logger);
     this.#logger = options.logger ?? silentLogger;
   }

@@ -21,6 +21,9 @@
  */
 export type RandomSource = () => number;
 
+/** The default random source (`Math.random`): the one place the library reaches for it. */
+export const systemRandom: RandomSource = () => Math.random();
+
 /**
  * Creates a fast deterministic random source (sfc32) from a 32-bit seed.
  *

@@ -10,7 +10,7 @@ import { chitchatInternals } from "../core/chitchat.ts";
 import { type ChitchatConfig, resolveChitchatConfig } from "../core/chitchat_config.ts";
 import { type ChitchatHandle, chitchatHandleInternals } from "./chitchat_handle.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
-import type { RandomSource } from "../core/random.ts";
+import { type RandomSource, systemRandom } from "../core/random.ts";
 import { type Scheduler, systemScheduler } from "./scheduler.ts";
 import { SeedResolver } from "./seed_resolver.ts";
 import type { SocketAddress } from "../core/socket_address.ts";
@@ -172,7 +172,7 @@ export async function spawnChitchat(
   );
   const scheduler = checkScheduler(options.scheduler ?? systemScheduler);
   const logger = options.logger ?? consoleLogger("warn");
-  const random = options.random ?? Math.random;
+  const random = options.random ?? systemRandom;
   const seeds = new SeedResolver(config.seedNodes ?? [], {
     resolveDns: options.resolveDns,
     scheduler,

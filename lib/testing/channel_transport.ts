@@ -14,7 +14,7 @@ import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
 import { decodeMessage, messageByteLength } from "../core/message_codec.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
-import type { RandomSource } from "../core/random.ts";
+import { type RandomSource, systemRandom } from "../core/random.ts";
 import { type Scheduler, systemScheduler } from "../runtime/scheduler.ts";
 import {
   canonicalSocketAddress,
@@ -246,7 +246,7 @@ export class ChannelTransport implements Transport {
    */
   constructor(options: ChannelTransportOptions = {}) {
     this.#scheduler = options.scheduler ?? systemScheduler;
-    this.#random = options.random ?? Math.random;
+    this.#random = options.random ?? systemRandom;
     this.#logger = options.logger ?? consoleLogger("warn");
     const mtu = options.mtu ?? MAX_DATAGRAM_BYTES;
     if (!Number.isInteger(mtu) || mtu < 4) {
