@@ -44,14 +44,18 @@ import type { VersionedValue } from "./versioned_value.ts";
  *
  * @example
  * ```ts
- * import type { ChitchatMetrics } from "@chitchat/chitchat";
+ * import { Chitchat } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const metrics: ChitchatMetrics = {
- *   synReceived: 1, synAckReceived: 0, ackReceived: 0, badClusterReceived: 0, badClusterSent: 0,
- *   nodeDeltasApplied: 0, nodeDeltasRejected: 0, nodeDeltasInvalid: 0, resets: 0, digestsTruncated: 0,
- * };
- * assert(metrics.synReceived === 1);
+ * const id = (port: number) => ({ nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } });
+ * const a = new Chitchat({ chitchatId: id(1), clusterId: "demo" });
+ * const b = new Chitchat({ chitchatId: id(2), clusterId: "demo" });
+ * const stranger = new Chitchat({ chitchatId: id(3), clusterId: "other" });
+ * a.processMessage(b.processMessage(a.createSynMessage())!);
+ * b.processMessage(stranger.createSynMessage());
+ * assert(b.metrics().synReceived === 2);
+ * assert(b.metrics().badClusterSent === 1);
+ * assert(a.metrics().synAckReceived === 1);
  * ```
  */
 export interface ChitchatMetrics {

@@ -15,15 +15,19 @@ import { formatSocketAddress, type SocketAddress } from "./socket_address.ts";
  *
  * @example
  * ```ts
- * import type { ChitchatId } from "@chitchat/chitchat";
+ * import { Chitchat, chitchatIdsEqual, type ChitchatId } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const id: ChitchatId = {
+ * const first: ChitchatId = {
  *   nodeId: "indexer-1",
  *   generationId: 1_700_000_000n,
  *   gossipAdvertiseAddr: { hostname: "10.0.0.7", port: 7280 },
  * };
- * assert(id.generationId > 0n);
+ * // A restart keeps the node id and takes a new generation: another id.
+ * const restarted: ChitchatId = { ...first, generationId: 1_700_000_600n };
+ * assert(!chitchatIdsEqual(first, restarted));
+ * const node = new Chitchat({ chitchatId: restarted, clusterId: "prod" });
+ * assert(chitchatIdsEqual(node.chitchatId, restarted));
  * ```
  */
 export interface ChitchatId {

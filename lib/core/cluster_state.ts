@@ -31,11 +31,19 @@ export const GARBAGE_COLLECTED_NODE_HISTORY_SIZE = 500;
  *
  * @example
  * ```ts
- * import type { ApplyDeltaResult } from "@chitchat/chitchat";
+ * import { ClusterState } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const result: ApplyDeltaResult = { reset: false, applied: 1, rejected: 0, invalid: 0, unknown: 0 };
- * assert(!result.reset);
+ * const id = (port: number) => ({ nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } });
+ * const ours = new ClusterState();
+ * ours.nodeStateOrInit(id(1)).set("color", "red");
+ * ours.nodeStateOrInit(id(2)).set("color", "blue");
+ * const theirs = new ClusterState();
+ * theirs.nodeStateOrInit(id(1)); // they know node 1 only
+ * const delta = ours.computeDelta(theirs.computeDigest(), 65_000);
+ * const result = theirs.applyDelta(delta);
+ * assert.deepStrictEqual(result, { reset: false, applied: 1, rejected: 0, invalid: 0, unknown: 1 });
+ * assert(theirs.applyDelta(delta).rejected === 1); // nothing new the second time
  * ```
  */
 export interface ApplyDeltaResult {

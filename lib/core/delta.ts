@@ -22,17 +22,18 @@ import type { KeyValueMutation } from "./versioned_value.ts";
  *
  * @example
  * ```ts
- * import type { NodeDelta } from "@chitchat/chitchat";
+ * import { ClusterState } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const nodeDelta: NodeDelta = {
- *   chitchatId: { nodeId: "n", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 7001 } },
- *   fromVersionExcluded: 2,
- *   lastGcVersion: 0,
- *   keyValues: [{ key: "c", value: "3", version: 3, status: "set" }],
- *   maxVersion: 3,
- * };
- * assert(nodeDelta.keyValues.length === 1);
+ * const id = { nodeId: "n", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 7001 } };
+ * const ours = new ClusterState();
+ * const state = ours.nodeStateOrInit(id);
+ * for (const key of ["a", "b", "c"]) state.set(key, key.toUpperCase());
+ * const theirs = new ClusterState();
+ * theirs.nodeStateOrInit(id); // known from a digest, no key-value yet
+ * const [nodeDelta] = ours.computeDelta(theirs.computeDigest(), 65_000).nodeDeltas;
+ * assert(nodeDelta.fromVersionExcluded === 0 && nodeDelta.maxVersion === 3);
+ * assert.deepStrictEqual(nodeDelta.keyValues.map((kv) => kv.key), ["a", "b", "c"]);
  * ```
  */
 export interface NodeDelta {

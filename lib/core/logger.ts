@@ -14,18 +14,21 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
  *
  * @example Collecting warnings in a test
  * ```ts
- * import type { Logger } from "@chitchat/chitchat";
+ * import { Chitchat, type Logger } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const lines: string[] = [];
+ * const warnings: string[] = [];
  * const logger: Logger = {
  *   debug() {},
  *   info() {},
- *   warn: (message) => void lines.push(message),
- *   error: (message) => void lines.push(message),
+ *   warn: (message) => void warnings.push(message),
+ *   error: (message) => void warnings.push(message),
  * };
- * logger.warn("dropped datagram");
- * assert(lines.length === 1);
+ * const id = (port: number) => ({ nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } });
+ * const node = new Chitchat({ chitchatId: id(1), clusterId: "prod" }, { logger });
+ * const stranger = new Chitchat({ chitchatId: id(2), clusterId: "staging" });
+ * node.processMessage(stranger.createSynMessage());
+ * assert.deepStrictEqual(warnings, ["Received a SYN addressed to another cluster"]);
  * ```
  */
 export interface Logger {

@@ -11,12 +11,20 @@
  *
  * @example
  * ```ts
- * import type { RandomSource } from "@chitchat/chitchat";
+ * import { ClusterState, type RandomSource } from "@chitchat/chitchat";
+ * import { seededRandom } from "@chitchat/chitchat/testing";
  * import assert from "node:assert";
  *
- * const random: RandomSource = Math.random;
- * const x = random();
- * assert(x >= 0 && x < 1);
+ * // Ties between equally stale nodes are broken at random: a seeded source
+ * // makes the choice reproducible.
+ * const order = (random: RandomSource) => {
+ *   const ours = new ClusterState({ random });
+ *   for (let port = 1; port <= 5; port++) {
+ *     ours.nodeStateOrInit({ nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } }).set("k", "v");
+ *   }
+ *   return ours.computeDelta(new ClusterState().computeDigest(), 65_000).nodeDeltas.map((d) => d.chitchatId.nodeId);
+ * };
+ * assert.deepStrictEqual(order(seededRandom(7)), order(seededRandom(7)));
  * ```
  */
 export type RandomSource = () => number;

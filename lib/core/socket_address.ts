@@ -13,11 +13,11 @@ import { formatIp, parseIp } from "./_ip.ts";
  *
  * @example
  * ```ts
- * import type { SocketAddress } from "@chitchat/chitchat";
+ * import { parseSocketAddress, type SocketAddress } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const addr: SocketAddress = { hostname: "127.0.0.1", port: 10000 };
- * assert(addr.port === 10000);
+ * const addr: SocketAddress = parseSocketAddress("[0:0::1]:10000");
+ * assert.deepStrictEqual(addr, { hostname: "::1", port: 10000 }); // IPv6 in canonical form
  * ```
  */
 export interface SocketAddress {

@@ -57,11 +57,20 @@ export interface VersionedValue {
  *
  * @example
  * ```ts
- * import type { KeyValueMutation } from "@chitchat/chitchat";
+ * import { ClusterState } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const mutation: KeyValueMutation = { key: "k", value: "v", version: 3, status: "set" };
- * assert(mutation.version === 3);
+ * const id = { nodeId: "a", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 7001 } };
+ * const ours = new ClusterState();
+ * ours.nodeStateOrInit(id).set("k", "v");
+ * const theirs = new ClusterState();
+ * theirs.nodeStateOrInit(id);
+ * const [nodeDelta] = ours.computeDelta(theirs.computeDigest(), 65_000).nodeDeltas;
+ * const mutation = nodeDelta.keyValues[0];
+ * assert.deepStrictEqual(
+ *   { key: mutation.key, value: mutation.value, version: mutation.version, status: mutation.status },
+ *   { key: "k", value: "v", version: 1, status: "set" },
+ * );
  * ```
  */
 export interface KeyValueMutation {

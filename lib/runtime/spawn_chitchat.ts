@@ -23,7 +23,8 @@ import { UdpTransport } from "./udp_transport.ts";
  *
  * @example
  * ```ts
- * import type { SpawnChitchatConfig } from "@chitchat/chitchat";
+ * import { spawnChitchat, type SpawnChitchatConfig } from "@chitchat/chitchat";
+ * import { ChannelTransport } from "@chitchat/chitchat/testing";
  * import assert from "node:assert";
  *
  * const config: SpawnChitchatConfig = {
@@ -31,9 +32,13 @@ import { UdpTransport } from "./udp_transport.ts";
  *   clusterId: "prod",
  *   gossipIntervalMs: 500,
  *   listenAddr: { hostname: "0.0.0.0", port: 7280 },
- *   seedNodes: ["10.0.0.1:7280", "seeds.prod.internal:7280"],
+ *   seedNodes: ["10.0.0.1:7280"],
+ *   initialKeyValues: [["role", "indexer"]],
  * };
- * assert(config.seedNodes?.length === 2);
+ * await using node = await spawnChitchat(config, { transport: new ChannelTransport() });
+ * assert.deepStrictEqual(node.localAddr, { hostname: "0.0.0.0", port: 7280 }); // bound here
+ * assert(node.chitchatId.gossipAdvertiseAddr.hostname === "10.0.0.7"); // told to peers
+ * assert(node.selfNodeState().get("role") === "indexer");
  * ```
  */
 export interface SpawnChitchatConfig extends ChitchatConfig {

@@ -213,11 +213,16 @@ export class SimulatedNode {
  *
  * @example
  * ```ts
- * import type { TrafficStats } from "@chitchat/chitchat/testing";
+ * import { Simulator } from "@chitchat/chitchat/testing";
  * import assert from "node:assert";
  *
- * const stats: TrafficStats = { messagesSent: 4, bytesSent: 900, messagesDropped: 0 };
- * assert(stats.bytesSent / stats.messagesSent === 225);
+ * await using sim = new Simulator({ seed: 1 });
+ * const [a, b] = [await sim.addNode(), await sim.addNode()];
+ * await sim.addSeeds([b], [a]);
+ * await sim.advance(10_000);
+ * const total = sim.traffic();
+ * assert(total.messagesSent > 0 && total.bytesSent > 0 && total.messagesDropped === 0);
+ * assert(sim.traffic(a).messagesSent + sim.traffic(b).messagesSent === total.messagesSent);
  * ```
  */
 export interface TrafficStats {
@@ -234,11 +239,19 @@ export interface TrafficStats {
  *
  * @example
  * ```ts
- * import type { FalseDeath } from "@chitchat/chitchat/testing";
+ * import { Simulator } from "@chitchat/chitchat/testing";
  * import assert from "node:assert";
  *
- * const death: FalseDeath = { atMs: 61_500, observer: "node-3@1", subject: "node-7@1" };
- * assert(death.subject.endsWith("@1"));
+ * await using sim = new Simulator({ seed: 2 });
+ * const [a, b] = [await sim.addNode(), await sim.addNode()];
+ * await sim.addSeeds([b], [a]);
+ * await sim.runUntil(() => sim.isConverged(), 30_000);
+ * using watch = sim.watchFalseDeaths();
+ * sim.cut(a, b); // both run: whatever death they see now is false
+ * await sim.advance(60_000);
+ * const [death] = watch.deaths;
+ * assert(death !== undefined && watch.count >= 2);
+ * assert(death.observer !== death.subject && death.atMs > 0);
  * ```
  */
 export interface FalseDeath {

@@ -14,10 +14,17 @@
  *
  * @example
  * ```ts
- * import { MAX_DATAGRAM_BYTES } from "@chitchat/chitchat";
+ * import { Chitchat, encodeMessage, MAX_DATAGRAM_BYTES } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * assert(MAX_DATAGRAM_BYTES === 65_535 - 8 - 20);
+ * const id = (port: number) => ({ nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } });
+ * const a = new Chitchat({ chitchatId: id(1), clusterId: "demo" });
+ * const b = new Chitchat({ chitchatId: id(2), clusterId: "demo" });
+ * for (let i = 0; i < 2_000; i++) b.selfNodeState().set(`key-${i}`, "x".repeat(100));
+ * a.processMessage(b.processMessage(a.createSynMessage())!);
+ * // 220 KB of state: the SYN-ACK carries what fits one datagram.
+ * const synAck = b.processMessage(a.createSynMessage())!;
+ * assert(encodeMessage(synAck).length <= MAX_DATAGRAM_BYTES);
  * ```
  */
 export const MAX_DATAGRAM_BYTES = 65_507;
