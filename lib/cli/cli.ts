@@ -188,8 +188,10 @@ export interface CliNodeConfig {
  * import { type CliCommand, parseCliArgs } from "@chitchat/chitchat/cli";
  * import assert from "node:assert";
  *
- * const command: CliCommand = parseCliArgs(["--version"]);
- * assert(command.kind === "version");
+ * const describe = (command: CliCommand) => command.kind === "run" ? command.node.chitchatId.nodeId : command.kind;
+ * assert(describe(parseCliArgs(["--version"])) === "version");
+ * assert(describe(parseCliArgs(["--help", "--listen", "127.0.0.1:1"])) === "help");
+ * assert(describe(parseCliArgs(["--listen", "127.0.0.1:7001"])) === "node-7001");
  * ```
  */
 export type CliCommand =
@@ -425,12 +427,14 @@ function keyValues(
  *
  * @example
  * ```ts
- * import type { CliOptions } from "@chitchat/chitchat/cli";
+ * import { type CliOptions, main } from "@chitchat/chitchat/cli";
  * import assert from "node:assert";
  *
- * const errors: string[] = [];
- * const options: CliOptions = { signal: AbortSignal.abort(), stderr: (line) => errors.push(line) };
- * assert(options.signal?.aborted);
+ * // An aborted signal stops the node as soon as it started: exit code 0.
+ * const lines: string[] = [];
+ * const options: CliOptions = { signal: AbortSignal.abort(), stdout: (line) => lines.push(line) };
+ * assert(await main(["--listen", "127.0.0.1:0"], options) === 0);
+ * assert(lines.some((line) => line.includes("node-")));
  * ```
  */
 export interface CliOptions {

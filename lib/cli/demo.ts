@@ -32,18 +32,7 @@ const NODE_KEYS: readonly (readonly [string, string])[][] = [
 ];
 const POLL_INTERVAL_MS = 50;
 
-/**
- * Options of the demo's {@linkcode main}.
- *
- * @example
- * ```ts
- * import type { DemoOptions } from "./demo.ts";
- * import assert from "node:assert";
- *
- * const options: DemoOptions = { gossipIntervalMs: 100, deadlineMs: 20_000 };
- * assert(options.gossipIntervalMs === 100);
- * ```
- */
+/** Options of the demo's {@linkcode main} (its example passes them). */
 export interface DemoOptions {
   /**
    * Gossip interval of the three nodes; the failure detector's prior
