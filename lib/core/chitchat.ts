@@ -79,6 +79,14 @@ export interface ChitchatMetrics {
   readonly resets: number;
   /** Digests sampled because the whole digest could not fit one datagram. */
   readonly digestsTruncated: number;
+  /** Node deltas about this node, refused: only this node writes its state. */
+  readonly ownDeltasRefused: number;
+  /** Node deltas refused because their max version jumps further than plausible. */
+  readonly implausibleDeltas: number;
+  /** Digest heartbeats refused because they jump further than plausible. */
+  readonly implausibleHeartbeats: number;
+  /** Times this node moved its max version past a version of it held by peers. */
+  readonly ownVersionCatchUps: number;
 }
 
 type MutableMetrics = { -readonly [K in keyof ChitchatMetrics]: ChitchatMetrics[K] };
@@ -150,7 +158,12 @@ export class Chitchat {
     nodeDeltasInvalid: 0,
     resets: 0,
     digestsTruncated: 0,
+    ownDeltasRefused: 0,
+    implausibleDeltas: 0,
+    implausibleHeartbeats: 0,
+    ownVersionCatchUps: 0,
   };
+  #lastMessageBeatAt = -Infinity;
 
   /**
    * Creates the state machine of one node; its heartbeat starts at 1 so
@@ -173,6 +186,7 @@ export class Chitchat {
     });
     this.#failureDetector = new FailureDetector(this.#config.failureDetector, this.#clock);
     this.#self = this.#clusterState.nodeStateOrInit(this.#config.chitchatId);
+    clusterStateInternals.setOwner(this.#clusterState, this.#self.chitchatId);
     this.#selfKey = nodes.idInfo(this.#self).key;
     this.#clusterIdBytes = utf8ByteLength(this.#config.clusterId);
     nodes.incrementHeartbeat(this.#self);
@@ -307,7 +321,13 @@ export class Chitchat {
    * @returns The reply, or `undefined`.
    */
   processMessage(message: ChitchatMessage): ChitchatMessage | undefined {
-    this.updateSelfHeartbeat();
+    // At most one beat a millisecond for messages: a flood of SYNs must not
+    // push the heartbeat past what peers accept as plausible.
+    const now = this.#clock.now();
+    if (now - this.#lastMessageBeatAt >= 1) {
+      this.#lastMessageBeatAt = now;
+      this.updateSelfHeartbeat();
+    }
     switch (message.type) {
       case "syn": {
         this.#metrics.synReceived++;
@@ -365,6 +385,8 @@ export class Chitchat {
     this.#metrics.nodeDeltasApplied += result.applied;
     this.#metrics.nodeDeltasRejected += result.rejected;
     this.#metrics.nodeDeltasInvalid += result.invalid;
+    this.#metrics.ownDeltasRefused += result.own;
+    this.#metrics.implausibleDeltas += result.implausible;
     if (!result.reset) return;
     this.#metrics.resets++;
     const callback = this.#config.catchupCallback;
@@ -404,8 +426,20 @@ export class Chitchat {
   #reporting: Digest | undefined;
 
   #reportHeartbeat = (state: NodeState | undefined, line: number, key: string): void => {
-    if (key === this.#selfKey) return;
     const digest = this.#reporting!;
+    if (key === this.#selfKey) {
+      // Peers hold a version of this node above its own (a forgery, or
+      // state from before a same-generation restart): move past it, so the
+      // next real write wins everywhere.
+      const claimed = digestInternals.numbers(digest)[3 * line + 2];
+      if (claimed > this.#self.maxVersion && nodes.catchUpMaxVersion(this.#self, claimed)) {
+        this.#metrics.ownVersionCatchUps++;
+        this.#logger.info("Moved this node's max version past a version held by a peer", {
+          maxVersion: claimed,
+        });
+      }
+      return;
+    }
     const heartbeat = digestInternals.numbers(digest)[3 * line];
     if (state === undefined) {
       const id = digestInternals.ids(digest)[line];
@@ -414,8 +448,11 @@ export class Chitchat {
       if (lastHeartbeat !== undefined && lastHeartbeat >= heartbeat) return;
       state = this.#clusterState.nodeStateOrInit(id);
     }
-    if (nodes.observeHeartbeat(state, heartbeat)) {
+    const observation = nodes.observeHeartbeat(state, heartbeat);
+    if (observation === "update" || observation === "rebased") {
       this.#failureDetector.reportRecord(this.#livenessOf(state));
+    } else if (observation === "implausible") {
+      this.#metrics.implausibleHeartbeats++;
     }
   };
 

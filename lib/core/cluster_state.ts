@@ -42,7 +42,15 @@ export const GARBAGE_COLLECTED_NODE_HISTORY_SIZE = 500;
  * theirs.nodeStateOrInit(id(1)); // they know node 1 only
  * const delta = ours.computeDelta(theirs.computeDigest(), 65_000);
  * const result = theirs.applyDelta(delta);
- * assert.deepStrictEqual(result, { reset: false, applied: 1, rejected: 0, invalid: 0, unknown: 1 });
+ * assert.deepStrictEqual(result, {
+ *   reset: false,
+ *   applied: 1,
+ *   rejected: 0,
+ *   invalid: 0,
+ *   unknown: 1,
+ *   own: 0,
+ *   implausible: 0,
+ * });
  * assert(theirs.applyDelta(delta).rejected === 1); // nothing new the second time
  * ```
  */
@@ -57,6 +65,14 @@ export interface ApplyDeltaResult {
   readonly invalid: number;
   /** Node deltas about nodes we do not know (ignored, as in the reference). */
   readonly unknown: number;
+  /**
+   * Node deltas about this cluster state's own node, refused: a node is the
+   * only authority over its own state (the Rust crate applies them, so one
+   * forged datagram rewrites a node everywhere).
+   */
+  readonly own: number;
+  /** Node deltas whose max version jumps further than the node could have written since. */
+  readonly implausible: number;
 }
 
 /**
@@ -72,6 +88,8 @@ export interface ClusterStateInternals {
     digest: Digest,
     visit: (state: NodeState | undefined, index: number, key: string) => void,
   ): void;
+  /** Makes `chitchatId` the node this state belongs to: deltas about it are refused. */
+  setOwner(cluster: ClusterState, chitchatId: ChitchatId): void;
 }
 
 let internals: ClusterStateInternals;
@@ -127,6 +145,7 @@ export class ClusterState {
   #digestKeys: readonly string[] | undefined;
   #digestIdBytes = 0;
   readonly #garbageCollected = new Map<string, number>();
+  #ownerKey: string | undefined;
 
   /**
    * Creates an empty cluster state.
@@ -145,6 +164,9 @@ export class ClusterState {
       listeners: (cluster) => cluster.#listeners,
       forEachDigestLine(cluster, digest, visit) {
         cluster.#forEachDigestLine(digest, visit);
+      },
+      setOwner(cluster, chitchatId) {
+        cluster.#ownerKey = idKey(chitchatId);
       },
     };
   }
@@ -465,8 +487,15 @@ export class ClusterState {
     let rejected = 0;
     let invalid = 0;
     let unknown = 0;
+    let own = 0;
+    let implausible = 0;
     for (const nodeDelta of delta.nodeDeltas) {
-      const state = this.#nodes.get(idKey(nodeDelta.chitchatId));
+      const key = idKey(nodeDelta.chitchatId);
+      if (key === this.#ownerKey) {
+        own++;
+        continue;
+      }
+      const state = this.#nodes.get(key);
       if (state === undefined) {
         unknown++;
         continue;
@@ -487,6 +516,15 @@ export class ClusterState {
         rejected++;
         continue;
       }
+      if (application === "implausible") {
+        implausible++;
+        this.#logger.debug("Refused a node delta: its max version jumps further than plausible", {
+          node: formatChitchatId(nodeDelta.chitchatId),
+          ours: state.maxVersion,
+          theirs: nodeDelta.maxVersion,
+        });
+        continue;
+      }
       applied++;
       if (application === "appliedAfterReset") {
         reset = true;
@@ -504,7 +542,7 @@ export class ClusterState {
         });
       }
     }
-    return { reset, applied, rejected, invalid, unknown };
+    return { reset, applied, rejected, invalid, unknown, own, implausible };
   }
 
   /**

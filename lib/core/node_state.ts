@@ -24,12 +24,34 @@ import { type Clock, systemClock } from "./clock.ts";
 import { KeyChangeListeners } from "./_key_change_listeners.ts";
 import type { NodeDelta } from "./delta.ts";
 import type { VersionedValue } from "./versioned_value.ts";
+import {
+  allowedGrowth,
+  HEARTBEAT_RATE_PER_S,
+  HEARTBEAT_REBASE_AFTER_MS,
+  HEARTBEAT_REBASE_REPORTS,
+  HEARTBEAT_SLACK,
+  MAX_FIRST_SIGHT,
+  MAX_OWN_COUNTER,
+  VERSION_RATE_PER_S,
+  VERSION_SLACK,
+} from "./_plausibility.ts";
 
 /** Nodes with fewer key-values encode them for each delta instead of caching the bytes. */
 const ARENA_MIN_ENTRIES = 32;
 
-/** How a node delta relates to our copy of the node. */
-export type DeltaApplication = "rejected" | "applied" | "appliedAfterReset";
+/**
+ * How a node delta relates to our copy of the node: `implausible` when its
+ * max version jumps further than the node could have written since.
+ */
+export type DeltaApplication = "rejected" | "applied" | "appliedAfterReset" | "implausible";
+
+/**
+ * What a heartbeat seen in a digest did: `first` (the first one, not an
+ * update, as in the reference), `update`, `stale` (not above ours),
+ * `implausible` (a jump no node can make: refused), or `rebased` (ours was
+ * frozen by an earlier forged jump and follows the node's real one again).
+ */
+export type HeartbeatObservation = "first" | "update" | "stale" | "implausible" | "rebased";
 
 /**
  * What the rest of the core may do to a node state beyond its public API:
@@ -55,11 +77,14 @@ export interface NodeStateInternals {
   staleEntries(state: NodeState, floor: number): StaleEntries;
   /** Bumps the heartbeat (own node only). */
   incrementHeartbeat(state: NodeState): void;
+  /** Records a heartbeat seen in a digest, within the plausibility bounds. */
+  observeHeartbeat(state: NodeState, heartbeat: number): HeartbeatObservation;
   /**
-   * Records a heartbeat seen in a digest; returns whether it is an update
-   * (the first one seen is not, as in the reference).
+   * Moves this node's own max version up to `claimed` (a version of it that
+   * peers hold: a forgery or state from before a restart), so that its next
+   * write wins everywhere; refused beyond the plausibility bound.
    */
-  observeHeartbeat(state: NodeState, heartbeat: number): boolean;
+  catchUpMaxVersion(state: NodeState, claimed: number): boolean;
   /** Whether a node delta can be applied, following the reference's rules. */
   classifyDelta(state: NodeState, delta: NodeDelta): DeltaApplication;
   /** Applies a node delta already validated by the caller; returns how it was applied. */
@@ -139,6 +164,13 @@ export class NodeState {
   // Meaningful only while #scheduledCount > 0 (0 keeps the field unboxed until then).
   #earliestDeletionAtMs = 0;
   #arena: KeyValueArena | undefined;
+  // Plausibility bookkeeping (see _plausibility.ts): when the heartbeat and
+  // the max version last advanced from peer data, and the rising reports
+  // below a frozen heartbeat.
+  #heartbeatAtMs = 0;
+  #versionAtMs = 0;
+  #lowerHeartbeat = 0;
+  #lowerReports = 0;
 
   /**
    * Creates an empty state (heartbeat 0, max version 0).
@@ -153,6 +185,7 @@ export class NodeState {
     this.chitchatId = this.#info.id;
     this.#clock = options.clock ?? systemClock;
     this.#listeners = new KeyChangeListeners();
+    this.#versionAtMs = this.#clock.now();
   }
 
   static {
@@ -170,9 +203,18 @@ export class NodeState {
       staleCount: (state, floor) => state.#staleCount(floor),
       staleEntries: (state, floor) => state.#staleEntries(floor),
       incrementHeartbeat(state) {
-        state.#heartbeat++;
+        if (state.#heartbeat < MAX_OWN_COUNTER) state.#heartbeat++;
       },
       observeHeartbeat: (state, heartbeat) => state.#observeHeartbeat(heartbeat),
+      catchUpMaxVersion(state, claimed) {
+        if (claimed <= state.#maxVersion) return false;
+        const now = state.#clock.now();
+        const allowed = allowedGrowth(VERSION_RATE_PER_S, VERSION_SLACK, now - state.#versionAtMs);
+        if (claimed - state.#maxVersion > allowed || claimed >= MAX_OWN_COUNTER) return false;
+        state.#maxVersion = claimed;
+        state.#versionAtMs = now;
+        return true;
+      },
       classifyDelta: (state, delta) => state.#classifyDelta(delta),
       applyDelta: (state, delta) => state.#applyDelta(delta),
       reset(state, lastGcVersion) {
@@ -292,7 +334,7 @@ export class NodeState {
    * @param key The key (at most 65,535 UTF-8 bytes).
    * @param value The value (at most 65,535 UTF-8 bytes).
    * @throws {TypeError} if key or value is not a string.
-   * @throws {RangeError} if key or value is over 65,535 bytes, or the pair cannot fit one datagram.
+   * @throws {RangeError} if key or value is over 65,535 bytes, the pair cannot fit one datagram, or this node's versions reached 2^52.
    */
   set(key: string, value: string): void {
     this.#checkWrite(key, value);
@@ -308,7 +350,7 @@ export class NodeState {
    * @param key The key.
    * @param value The value.
    * @throws {TypeError} if key or value is not a string.
-   * @throws {RangeError} if key or value is over 65,535 bytes, or the pair cannot fit one datagram.
+   * @throws {RangeError} if key or value is over 65,535 bytes, the pair cannot fit one datagram, or this node's versions reached 2^52.
    */
   setWithTtl(key: string, value: string): void {
     this.#checkWrite(key, value);
@@ -333,6 +375,7 @@ export class NodeState {
   delete(key: string): boolean {
     const previous = this.#entries.get(key);
     if (previous === undefined || previous.status === "deleted") return false;
+    this.#checkVersion();
     this.#store(new KeyValueEntry(key, "", this.#maxVersion + 1, "deleted", this.#clock.now()));
     return true;
   }
@@ -346,6 +389,7 @@ export class NodeState {
   deleteAfterTtl(key: string): boolean {
     const previous = this.#entries.get(key);
     if (previous === undefined || previous.status === "deleted") return false;
+    this.#checkVersion();
     this.#store(
       new KeyValueEntry(
         key,
@@ -358,7 +402,17 @@ export class NodeState {
     return true;
   }
 
+  /** Far below 2^53: peers must always be able to decode this node's versions. */
+  #checkVersion(): void {
+    if (this.#maxVersion + 1 >= MAX_OWN_COUNTER) {
+      throw new RangeError(
+        `Cannot write: version ${this.#maxVersion + 1} would reach ${MAX_OWN_COUNTER}`,
+      );
+    }
+  }
+
   #checkWrite(key: string, value: string): void {
+    this.#checkVersion();
     if (typeof key !== "string") throw new TypeError("Invalid key: expected a string");
     if (typeof value !== "string") throw new TypeError("Invalid value: expected a string");
     const keyBytes = utf8ByteLength(key);
@@ -489,21 +543,57 @@ export class NodeState {
    * Records a heartbeat seen in a digest; returns whether it is an
    * update (the first one seen is not, as in the reference).
    */
-  #observeHeartbeat(heartbeat: number): boolean {
+  #observeHeartbeat(heartbeat: number): HeartbeatObservation {
+    const now = this.#clock.now();
     if (this.#heartbeat === 0) {
+      if (heartbeat > MAX_FIRST_SIGHT) return "implausible";
       this.#heartbeat = heartbeat;
-      return false;
+      this.#heartbeatAtMs = now;
+      return "first";
     }
     if (heartbeat > this.#heartbeat) {
+      const allowed = allowedGrowth(
+        HEARTBEAT_RATE_PER_S,
+        HEARTBEAT_SLACK,
+        now - this.#heartbeatAtMs,
+      );
+      if (heartbeat - this.#heartbeat > allowed) return "implausible";
       this.#heartbeat = heartbeat;
-      return true;
+      this.#heartbeatAtMs = now;
+      this.#lowerReports = 0;
+      this.#lowerHeartbeat = 0;
+      return "update";
     }
-    return false;
+    // A heartbeat that stopped while reports below it keep rising was
+    // frozen by a forged jump that passed the bound: follow the node again.
+    // Only reports arriving once it has been frozen for a while count, so a
+    // dead node's lagging copies cannot revive it.
+    if (heartbeat < this.#heartbeat && now - this.#heartbeatAtMs >= HEARTBEAT_REBASE_AFTER_MS) {
+      if (heartbeat > this.#lowerHeartbeat) {
+        this.#lowerHeartbeat = heartbeat;
+        if (++this.#lowerReports >= HEARTBEAT_REBASE_REPORTS) {
+          this.#heartbeat = heartbeat;
+          this.#heartbeatAtMs = now;
+          this.#lowerReports = 0;
+          this.#lowerHeartbeat = 0;
+          return "rebased";
+        }
+      }
+    }
+    return "stale";
   }
 
   /** Whether a node delta can be applied, following the reference's rules. */
   #classifyDelta(delta: NodeDelta): DeltaApplication {
     if (delta.fromVersionExcluded > this.#maxVersion) return "rejected"; // from the future
+    if (delta.maxVersion > this.#maxVersion) {
+      const limit = this.#maxVersion === 0 ? MAX_FIRST_SIGHT : this.#maxVersion + allowedGrowth(
+        VERSION_RATE_PER_S,
+        VERSION_SLACK,
+        this.#clock.now() - this.#versionAtMs,
+      );
+      if (delta.maxVersion > limit) return "implausible";
+    }
     const compatibleWithoutReset = delta.lastGcVersion <= this.#lastGcVersion ||
       delta.lastGcVersion <= this.#maxVersion;
     if (!compatibleWithoutReset) {
@@ -518,7 +608,7 @@ export class NodeState {
    */
   #applyDelta(delta: NodeDelta): DeltaApplication {
     const application = this.#classifyDelta(delta);
-    if (application === "rejected") return application;
+    if (application === "rejected" || application === "implausible") return application;
     if (application === "appliedAfterReset") this.#reset(delta.lastGcVersion);
     const knownMax = this.#maxVersion;
     const now = this.#clock.now();
@@ -539,6 +629,7 @@ export class NodeState {
       );
     }
     this.#maxVersion = delta.maxVersion;
+    this.#versionAtMs = now;
     return application;
   }
 

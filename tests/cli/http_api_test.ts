@@ -82,8 +82,8 @@ function selfKeyValues(state: ClusterStateJson): readonly KeyValueJson[] {
 Deno.test("GET / returns the cluster state as this node sees it", SANITIZED, async () => {
   const clock = new FakeClock();
   const observer = node(id("observer", 10001, "::1", MAX_U64), clock);
-  const live = node(id("live", 10002));
-  const dead = node(id("dead", 10003));
+  const live = node(id("live", 10002), clock);
+  const dead = node(id("dead", 10003), clock);
   observer.selfNodeState().set("role", "api");
   live.selfNodeState().set("color", "red");
   live.selfNodeState().set("gone", "soon");

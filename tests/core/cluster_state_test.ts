@@ -100,6 +100,14 @@ Deno.test("applyDelta() ignores nodes it does not know", () => {
   const source = withNodes([3]);
   const target = new ClusterState();
   const result = target.applyDelta(source.computeDelta(Digest.empty, 65_503));
-  deepStrictEqual(result, { reset: false, applied: 0, rejected: 0, invalid: 0, unknown: 1 });
+  deepStrictEqual(result, {
+    reset: false,
+    applied: 0,
+    rejected: 0,
+    invalid: 0,
+    unknown: 1,
+    own: 0,
+    implausible: 0,
+  });
   equal(target.size, 0);
 });
