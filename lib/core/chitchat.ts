@@ -87,6 +87,12 @@ export interface ChitchatMetrics {
   readonly implausibleHeartbeats: number;
   /** Times this node moved its max version past a version of it held by peers. */
   readonly ownVersionCatchUps: number;
+  /** Nodes announced in digests but not added: a cap of `limits` was reached. */
+  readonly nodesRefused: number;
+  /** Node deltas refused because they would take a node past its caps. */
+  readonly nodeDeltasOversized: number;
+  /** Announced nodes forgotten because they never became live in time. */
+  readonly unconfirmedNodesCollected: number;
 }
 
 type MutableMetrics = { -readonly [K in keyof ChitchatMetrics]: ChitchatMetrics[K] };
@@ -162,7 +168,16 @@ export class Chitchat {
     implausibleDeltas: 0,
     implausibleHeartbeats: 0,
     ownVersionCatchUps: 0,
+    nodesRefused: 0,
+    nodeDeltasOversized: 0,
+    unconfirmedNodesCollected: 0,
   };
+  // Nodes learned from digests that have not been live yet, with when.
+  readonly #unconfirmed = new Map<NodeState, number>();
+  #newInMessage = 0;
+  #newInSecond = 0;
+  #secondStartedAt = -Infinity;
+  readonly #capLoggedAt = new Map<string, number>();
   #lastMessageBeatAt = -Infinity;
 
   /**
@@ -185,8 +200,10 @@ export class Chitchat {
       logger: this.#logger,
     });
     this.#failureDetector = new FailureDetector(this.#config.failureDetector, this.#clock);
+    // Limits first: they bind this node's own state too.
+    clusterStateInternals.setLimits(this.#clusterState, this.#config.limits);
+    clusterStateInternals.setOwner(this.#clusterState, this.#config.chitchatId);
     this.#self = this.#clusterState.nodeStateOrInit(this.#config.chitchatId);
-    clusterStateInternals.setOwner(this.#clusterState, this.#self.chitchatId);
     this.#selfKey = nodes.idInfo(this.#self).key;
     this.#clusterIdBytes = utf8ByteLength(this.#config.clusterId);
     nodes.incrementHeartbeat(this.#self);
@@ -387,6 +404,10 @@ export class Chitchat {
     this.#metrics.nodeDeltasInvalid += result.invalid;
     this.#metrics.ownDeltasRefused += result.own;
     this.#metrics.implausibleDeltas += result.implausible;
+    this.#metrics.nodeDeltasOversized += result.oversized;
+    if (result.oversized > 0) {
+      this.#logCap("node state", "Refused node deltas past the per-node caps");
+    }
     if (!result.reset) return;
     this.#metrics.resets++;
     const callback = this.#config.catchupCallback;
@@ -419,8 +440,61 @@ export class Chitchat {
 
   #reportHeartbeats(digest: Digest): void {
     this.#reporting = digest;
+    this.#newInMessage = 0;
     clusterStateInternals.forEachDigestLine(this.#clusterState, digest, this.#reportHeartbeat);
     this.#reporting = undefined;
+  }
+
+  /** Whether one more node may be learned now, within the caps of `limits`. */
+  #admitNewNode(): boolean {
+    const limits = this.#config.limits;
+    const now = this.#clock.now();
+    if (now - this.#secondStartedAt >= 1_000) {
+      this.#secondStartedAt = now;
+      this.#newInSecond = 0;
+    }
+    let cap: string | undefined;
+    if (this.#clusterState.size >= limits.maxNodes) cap = "maxNodes";
+    else if (this.#newInMessage >= limits.maxNewNodesPerMessage) cap = "maxNewNodesPerMessage";
+    else if (this.#newInSecond >= limits.maxNewNodesPerSecond) cap = "maxNewNodesPerSecond";
+    if (cap !== undefined) {
+      this.#metrics.nodesRefused++;
+      this.#logCap(cap, "Ignored nodes announced past a cap");
+      return false;
+    }
+    this.#newInMessage++;
+    this.#newInSecond++;
+    return true;
+  }
+
+  /** Forgets announced nodes that never became live within `limits.unconfirmedNodeTtlMs`. */
+  #collectUnconfirmed(): void {
+    if (this.#unconfirmed.size === 0) return;
+    const now = this.#clock.now();
+    const ttl = this.#config.limits.unconfirmedNodeTtlMs;
+    for (const [state, since] of this.#unconfirmed) {
+      if (nodes.liveness(state)?.live) {
+        this.#unconfirmed.delete(state);
+      } else if (now - since >= ttl) {
+        this.#unconfirmed.delete(state);
+        this.#failureDetector.forget(state.chitchatId);
+        this.#clusterState.removeNode(state.chitchatId);
+        this.#metrics.unconfirmedNodesCollected++;
+      }
+    }
+  }
+
+  /** Logs that a cap refused something, at most once a minute per cap. */
+  #logCap(cap: string, message: string): void {
+    const now = this.#clock.now();
+    const last = this.#capLoggedAt.get(cap);
+    if (last !== undefined && now - last < 60_000) return;
+    this.#capLoggedAt.set(cap, now);
+    this.#logger.warn(message, {
+      cap,
+      nodesRefused: this.#metrics.nodesRefused,
+      nodeDeltasOversized: this.#metrics.nodeDeltasOversized,
+    });
   }
 
   #reporting: Digest | undefined;
@@ -446,7 +520,9 @@ export class Chitchat {
       const lastHeartbeat = this.#clusterState.lastHeartbeatIfDeleted(id);
       // A node we collected comes back only with a newer heartbeat.
       if (lastHeartbeat !== undefined && lastHeartbeat >= heartbeat) return;
+      if (!this.#admitNewNode()) return;
       state = this.#clusterState.nodeStateOrInit(id);
+      this.#unconfirmed.set(state, this.#clock.now());
     }
     const observation = nodes.observeHeartbeat(state, heartbeat);
     if (observation === "update" || observation === "rebased") {
@@ -503,6 +579,7 @@ export class Chitchat {
         }
       }
     }
+    this.#collectUnconfirmed();
     for (const id of this.#failureDetector.garbageCollect()) {
       if (idInfo(id).key === this.#selfKey) {
         this.#logger.error("The failure detector collected this node itself");

@@ -10,6 +10,7 @@ import { idInfo } from "./_chitchat_id_info.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
 import { DEFAULT_FAILURE_DETECTOR_CONFIG, type FailureDetectorConfig } from "./failure_detector.ts";
 import type { NodeState } from "./node_state.ts";
+import { DEFAULT_LIMITS, type ResolvedLimits } from "./_limits.ts";
 
 /** Default tombstone and TTL grace period: 2 hours, as the reference. */
 export const DEFAULT_MARKED_FOR_DELETION_GRACE_PERIOD_MS = 2 * 60 * 60 * 1_000;
@@ -72,6 +73,54 @@ export interface ChitchatConfig {
    * @default {[]}
    */
   readonly initialKeyValues?: Iterable<readonly [string, string]>;
+  /**
+   * Caps that bound this node's memory whatever its peers announce. Each
+   * refusal is counted in the metrics and logged (at most once a minute per
+   * cap). The defaults sit well above what honest clusters reach.
+   *
+   * @default {{}}
+   */
+  readonly limits?: {
+    /**
+     * Nodes known at once; nodes announced beyond it are ignored.
+     *
+     * @default {10_000}
+     */
+    readonly maxNodes?: number;
+    /**
+     * Nodes one message may introduce (a full digest lists about 1,280).
+     *
+     * @default {2_000}
+     */
+    readonly maxNewNodesPerMessage?: number;
+    /**
+     * Nodes learned in any one second.
+     *
+     * @default {2_000}
+     */
+    readonly maxNewNodesPerSecond?: number;
+    /**
+     * Key-values (tombstones included) of one node: deltas that would go
+     * beyond are refused, and so are this node's own writes.
+     *
+     * @default {100_000}
+     */
+    readonly maxKeyValuesPerNode?: number;
+    /**
+     * Characters of keys and values (UTF-16 code units) of one node, the
+     * same way.
+     *
+     * @default {33_554_432}
+     */
+    readonly maxStateCharsPerNode?: number;
+    /**
+     * A node announced in a digest that never becomes live is forgotten
+     * after this long (not after the 24 h dead-node grace period).
+     *
+     * @default {60_000}
+     */
+    readonly unconfirmedNodeTtlMs?: number;
+  };
 }
 
 /** A configuration with every default filled in (internal: not re-exported by `mod.ts`). */
@@ -90,6 +139,8 @@ export interface ResolvedChitchatConfig {
   readonly extraLivenessPredicate: ((state: NodeState) => boolean) | undefined;
   /** Initial key-values. */
   readonly initialKeyValues: readonly (readonly [string, string])[];
+  /** Memory caps. */
+  readonly limits: ResolvedLimits;
 }
 
 function positive(field: string, value: unknown, integer = false): number {
@@ -147,7 +198,19 @@ export function resolveChitchatConfig(config: ChitchatConfig): ResolvedChitchatC
   const initialKeyValues = [...(config.initialKeyValues ?? [])].map(([key, value]) =>
     [key, value] as const
   );
+  const given = config.limits ?? {};
+  if (given === null || typeof given !== "object") {
+    throw new TypeError("Invalid limits: expected an object");
+  }
+  const limits: { -readonly [K in keyof ResolvedLimits]: number } = { ...DEFAULT_LIMITS };
+  for (const name of Object.keys(DEFAULT_LIMITS) as (keyof ResolvedLimits)[]) {
+    const value = given[name];
+    if (value !== undefined) {
+      limits[name] = positive(`limits.${name}`, value, name !== "unconfirmedNodeTtlMs");
+    }
+  }
   return {
+    limits: Object.freeze(limits),
     chitchatId,
     clusterId: config.clusterId,
     failureDetector: Object.freeze(failureDetector),

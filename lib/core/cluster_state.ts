@@ -20,6 +20,7 @@ import { digestInternals } from "./digest.ts";
 import { deltaInternals } from "./delta.ts";
 import { digestLineBytes, LENGTH_PREFIX_BYTES } from "./wire/wire_sizes.ts";
 import { type RandomSource, systemRandom } from "./random.ts";
+import { NO_LIMITS, type ResolvedLimits } from "./_limits.ts";
 import type { ChitchatOptions } from "./chitchat_options.ts";
 import { formatChitchatId } from "./chitchat_id.ts";
 
@@ -50,6 +51,7 @@ export const GARBAGE_COLLECTED_NODE_HISTORY_SIZE = 500;
  *   unknown: 1,
  *   own: 0,
  *   implausible: 0,
+ *   oversized: 0,
  * });
  * assert(theirs.applyDelta(delta).rejected === 1); // nothing new the second time
  * ```
@@ -73,6 +75,8 @@ export interface ApplyDeltaResult {
   readonly own: number;
   /** Node deltas whose max version jumps further than the node could have written since. */
   readonly implausible: number;
+  /** Node deltas refused because they would take a node past its key-value or character caps. */
+  readonly oversized: number;
 }
 
 /**
@@ -90,6 +94,8 @@ export interface ClusterStateInternals {
   ): void;
   /** Makes `chitchatId` the node this state belongs to: deltas about it are refused. */
   setOwner(cluster: ClusterState, chitchatId: ChitchatId): void;
+  /** Sets the caps of the node states created from now on. */
+  setLimits(cluster: ClusterState, limits: ResolvedLimits): void;
 }
 
 let internals: ClusterStateInternals;
@@ -146,6 +152,8 @@ export class ClusterState {
   #digestIdBytes = 0;
   readonly #garbageCollected = new Map<string, number>();
   #ownerKey: string | undefined;
+  #limits: ResolvedLimits = NO_LIMITS;
+  #historySize = GARBAGE_COLLECTED_NODE_HISTORY_SIZE;
 
   /**
    * Creates an empty cluster state.
@@ -167,6 +175,12 @@ export class ClusterState {
       },
       setOwner(cluster, chitchatId) {
         cluster.#ownerKey = idKey(chitchatId);
+      },
+      setLimits(cluster, limits) {
+        cluster.#limits = limits;
+        // Forgotten unconfirmed nodes must not be taught back by peers that
+        // still hold them: remember as many as can be known at once.
+        cluster.#historySize = Math.max(GARBAGE_COLLECTED_NODE_HISTORY_SIZE, limits.maxNodes);
       },
     };
   }
@@ -285,7 +299,7 @@ export class ClusterState {
     const existing = this.#nodes.get(info.key);
     if (existing !== undefined) return existing;
     this.#garbageCollected.delete(info.key);
-    const state = nodes.create(info.id, this.#clock, this.#listeners);
+    const state = nodes.create(info.id, this.#clock, this.#listeners, this.#limits);
     this.#nodes.set(info.key, state);
     this.#added.push(state);
     this.#digestKeys = undefined;
@@ -308,7 +322,7 @@ export class ClusterState {
     this.#digestKeys = undefined;
     this.#garbageCollected.delete(key);
     this.#garbageCollected.set(key, state.heartbeat);
-    if (this.#garbageCollected.size > GARBAGE_COLLECTED_NODE_HISTORY_SIZE) {
+    if (this.#garbageCollected.size > this.#historySize) {
       this.#garbageCollected.delete(this.#garbageCollected.keys().next().value!);
     }
   }
@@ -489,6 +503,7 @@ export class ClusterState {
     let unknown = 0;
     let own = 0;
     let implausible = 0;
+    let oversized = 0;
     for (const nodeDelta of delta.nodeDeltas) {
       const key = idKey(nodeDelta.chitchatId);
       if (key === this.#ownerKey) {
@@ -514,6 +529,10 @@ export class ClusterState {
       const application = nodes.applyDelta(state, nodeDelta);
       if (application === "rejected") {
         rejected++;
+        continue;
+      }
+      if (application === "oversized") {
+        oversized++;
         continue;
       }
       if (application === "implausible") {
@@ -542,7 +561,7 @@ export class ClusterState {
         });
       }
     }
-    return { reset, applied, rejected, invalid, unknown, own, implausible };
+    return { reset, applied, rejected, invalid, unknown, own, implausible, oversized };
   }
 
   /**

@@ -24,6 +24,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import { KeyChangeListeners } from "./_key_change_listeners.ts";
 import type { NodeDelta } from "./delta.ts";
 import type { VersionedValue } from "./versioned_value.ts";
+import { NO_LIMITS, type ResolvedLimits } from "./_limits.ts";
 import {
   allowedGrowth,
   HEARTBEAT_RATE_PER_S,
@@ -43,7 +44,12 @@ const ARENA_MIN_ENTRIES = 32;
  * How a node delta relates to our copy of the node: `implausible` when its
  * max version jumps further than the node could have written since.
  */
-export type DeltaApplication = "rejected" | "applied" | "appliedAfterReset" | "implausible";
+export type DeltaApplication =
+  | "rejected"
+  | "applied"
+  | "appliedAfterReset"
+  | "implausible"
+  | "oversized";
 
 /**
  * What a heartbeat seen in a digest did: `first` (the first one, not an
@@ -60,7 +66,14 @@ export type HeartbeatObservation = "first" | "update" | "stale" | "implausible" 
  */
 export interface NodeStateInternals {
   /** Creates a state that announces its changes to `listeners`. */
-  create(chitchatId: ChitchatId, clock: Clock, listeners: KeyChangeListeners): NodeState;
+  create(
+    chitchatId: ChitchatId,
+    clock: Clock,
+    listeners: KeyChangeListeners,
+    limits: ResolvedLimits,
+  ): NodeState;
+  /** Characters of keys and values held (tombstones included). */
+  stateChars(state: NodeState): number;
   /** The failure detector's record of the node, cached by `Chitchat`. */
   liveness(state: NodeState): LivenessRecord | undefined;
   /** Caches the failure detector's record of the node. */
@@ -171,6 +184,9 @@ export class NodeState {
   #versionAtMs = 0;
   #lowerHeartbeat = 0;
   #lowerReports = 0;
+  #limits: ResolvedLimits = NO_LIMITS;
+  // Characters of every key and value held, tombstones included.
+  #chars = 0;
 
   /**
    * Creates an empty state (heartbeat 0, max version 0).
@@ -190,11 +206,13 @@ export class NodeState {
 
   static {
     internals = {
-      create(chitchatId, clock, listeners) {
+      create(chitchatId, clock, listeners, limits) {
         const state = new NodeState(chitchatId, { clock });
         state.#listeners = listeners;
+        state.#limits = limits;
         return state;
       },
+      stateChars: (state) => state.#chars,
       liveness: (state) => state.#liveness,
       setLiveness(state, record) {
         state.#liveness = record;
@@ -413,6 +431,20 @@ export class NodeState {
 
   #checkWrite(key: string, value: string): void {
     this.#checkVersion();
+    // Peers refuse a node beyond the caps: refuse the write that would cross them.
+    const previous = this.#entries.get(key);
+    if (previous === undefined && this.#entries.size >= this.#limits.maxKeyValuesPerNode) {
+      throw new RangeError(
+        `Cannot set key: this node holds ${this.#limits.maxKeyValuesPerNode} key-values (limits.maxKeyValuesPerNode)`,
+      );
+    }
+    const chars = this.#chars - (previous === undefined ? 0 : key.length + previous.value.length) +
+      key.length + value.length;
+    if (chars > this.#limits.maxStateCharsPerNode) {
+      throw new RangeError(
+        `Cannot set key: this node's keys and values would exceed ${this.#limits.maxStateCharsPerNode} characters (limits.maxStateCharsPerNode)`,
+      );
+    }
     if (typeof key !== "string") throw new TypeError("Invalid key: expected a string");
     if (typeof value !== "string") throw new TypeError("Invalid value: expected a string");
     const keyBytes = utf8ByteLength(key);
@@ -458,6 +490,7 @@ export class NodeState {
       this.#sortedKeys = undefined;
     }
     this.#entries.set(entry);
+    this.#chars += entry.key.length + entry.value.length;
     const versions = this.#byVersion;
     if (versions.length === 0 || versions[versions.length - 1].version < entry.version) {
       versions.push(entry);
@@ -490,6 +523,7 @@ export class NodeState {
   /** Unlinks an entry from the indexes (not from the map). */
   #forget(entry: KeyValueEntry): void {
     this.#holes++;
+    this.#chars -= entry.key.length + entry.value.length;
     if (entry.status !== "deleted") this.#liveCount--;
     if (entry.status !== "set") this.#scheduledCount--;
     this.#arena = undefined;
@@ -586,6 +620,7 @@ export class NodeState {
   /** Whether a node delta can be applied, following the reference's rules. */
   #classifyDelta(delta: NodeDelta): DeltaApplication {
     if (delta.fromVersionExcluded > this.#maxVersion) return "rejected"; // from the future
+    if (this.#exceedsLimits(delta)) return "oversized";
     if (delta.maxVersion > this.#maxVersion) {
       const limit = this.#maxVersion === 0 ? MAX_FIRST_SIGHT : this.#maxVersion + allowedGrowth(
         VERSION_RATE_PER_S,
@@ -602,13 +637,45 @@ export class NodeState {
     return this.#maxVersion < delta.maxVersion ? "applied" : "rejected";
   }
 
+  /** Whether applying `delta` could take this node past its key-value or character caps. */
+  #exceedsLimits(delta: NodeDelta): boolean {
+    const limits = this.#limits;
+    const mutations = delta.keyValues;
+    if (limits === NO_LIMITS || mutations.length === 0) return false;
+    const reset = delta.fromVersionExcluded === 0 && delta.lastGcVersion > this.#lastGcVersion;
+    let entries = reset ? 0 : this.#entries.size;
+    let chars = reset ? 0 : this.#chars;
+    // First a bound that needs no lookup (every key new), then the exact count.
+    let added = 0;
+    for (let i = 0; i < mutations.length; i++) {
+      added += mutations[i].key.length + mutations[i].value.length;
+    }
+    if (
+      entries + mutations.length <= limits.maxKeyValuesPerNode &&
+      chars + added <= limits.maxStateCharsPerNode
+    ) {
+      return false;
+    }
+    chars += added;
+    for (const mutation of mutations) {
+      const previous = reset ? undefined : this.#entries.get(mutation.key);
+      if (previous === undefined) entries++;
+      else chars -= previous.key.length + previous.value.length;
+    }
+    return entries > limits.maxKeyValuesPerNode || chars > limits.maxStateCharsPerNode;
+  }
+
   /**
    * Applies a node delta already validated by the caller; returns
    * how it was applied.
    */
   #applyDelta(delta: NodeDelta): DeltaApplication {
     const application = this.#classifyDelta(delta);
-    if (application === "rejected" || application === "implausible") return application;
+    if (
+      application === "rejected" || application === "implausible" || application === "oversized"
+    ) {
+      return application;
+    }
     if (application === "appliedAfterReset") this.#reset(delta.lastGcVersion);
     const knownMax = this.#maxVersion;
     const now = this.#clock.now();
@@ -639,6 +706,7 @@ export class NodeState {
     this.#byVersion = [];
     this.#holes = 0;
     this.#liveCount = 0;
+    this.#chars = 0;
     this.#sortedKeys = undefined;
     this.#scheduledCount = 0;
     this.#earliestDeletionAtMs = 0;

@@ -108,6 +108,7 @@ Deno.test("applyDelta() ignores nodes it does not know", () => {
     unknown: 1,
     own: 0,
     implausible: 0,
+    oversized: 0,
   });
   equal(target.size, 0);
 });
