@@ -44,6 +44,8 @@ export interface ChitchatHandleInit {
   readonly random: RandomSource;
   /** Where failed sends and loop errors are reported. */
   readonly logger: Logger;
+  /** Rounds without an answer from anyone before the node warns it is isolated. */
+  readonly isolationWarningRounds: number;
 }
 
 /** What `spawnChitchat` may do with a handle beyond its public API. */
@@ -87,6 +89,12 @@ export interface ChitchatHandleMetrics extends ChitchatMetrics {
 }
 
 const keys = new WeakMap<SocketAddress, string>();
+
+/** A round this many intervals late (and at least MIN_PAUSE_MS) means the process was paused. */
+const PAUSE_FACTOR = 3;
+const MIN_PAUSE_MS = 1_000;
+/** Rounds with answers needed after a pause before anyone is convicted. */
+const FRESH_ROUNDS_AFTER_PAUSE = 2;
 
 /**
  * `host:port` of a canonical address. Ids are canonical and frozen, so
@@ -157,6 +165,17 @@ export class ChitchatHandle implements AsyncDisposable {
   readonly #settle: { resolve: () => void; reject: (error: unknown) => void };
   #timer: Timer | undefined;
   #stopping = false;
+  // Pause guard: when this process stopped (SIGSTOP, a VM freeze, a long GC)
+  // every peer looks silent; nobody is convicted until fresh gossip arrives.
+  #lastRoundAt: number | undefined;
+  #holdConvictions = false;
+  #freshRoundsNeeded = 0;
+  // Isolation: rounds since any message arrived.
+  #heardThisRound = false;
+  #askedLastRound = false;
+  #silentRounds = 0;
+  #warnedIsolated = false;
+  readonly #isolationWarningRounds: number;
   #stopped: Promise<void> | undefined;
 
   /**
@@ -176,6 +195,7 @@ export class ChitchatHandle implements AsyncDisposable {
     this.#random = init.random;
     this.#logger = init.logger;
     this.#intervalMs = init.gossipIntervalMs;
+    this.#isolationWarningRounds = init.isolationWarningRounds;
     this.#selfKey = keyOf(this.chitchatId.gossipAdvertiseAddr);
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     // A failure nobody awaits must not surface as an unhandled rejection.
@@ -337,8 +357,57 @@ export class ChitchatHandle implements AsyncDisposable {
         });
         continue;
       }
+      this.#heard();
       if (reply !== undefined) await this.#send(from, reply, "warn", "Failed to reply to a peer");
     }
+  }
+
+  #heard(): void {
+    this.#heardThisRound = true;
+  }
+
+  /** Notices a pause (the round started much later than planned) and the rounds nobody answered. */
+  #watchRounds(startedAt: number): void {
+    const first = this.#lastRoundAt === undefined;
+    const planned = first ? startedAt : this.#lastRoundAt! + this.#intervalMs;
+    this.#lastRoundAt = startedAt;
+    const lateMs = startedAt - planned;
+    if (lateMs > PAUSE_FACTOR * this.#intervalMs && lateMs > MIN_PAUSE_MS) {
+      // What was queued during the pause is stale: wait for answers to the
+      // rounds after it before judging anyone.
+      this.#holdConvictions = true;
+      this.#freshRoundsNeeded = FRESH_ROUNDS_AFTER_PAUSE;
+      this.#heardThisRound = false;
+      this.#logger.warn(
+        "Timers ran late (the process was paused?): holding failure detection until fresh gossip",
+        {
+          lateMs: Math.round(lateMs),
+        },
+      );
+    }
+    if (this.#holdConvictions && this.#heardThisRound && --this.#freshRoundsNeeded <= 0) {
+      this.#holdConvictions = false;
+      this.#logger.info("Heard fresh gossip after a pause: failure detection resumes");
+    }
+    if (this.#heardThisRound) {
+      if (this.#warnedIsolated) {
+        this.#logger.info("A peer answered again: no longer isolated", {
+          silentRounds: this.#silentRounds,
+        });
+      }
+      this.#silentRounds = 0;
+      this.#warnedIsolated = false;
+    } else if (!first && this.#askedLastRound) {
+      this.#silentRounds++;
+      if (this.#silentRounds >= this.#isolationWarningRounds && !this.#warnedIsolated) {
+        this.#warnedIsolated = true;
+        this.#logger.warn("No answer from any peer: this node is isolated", {
+          rounds: this.#silentRounds,
+          seeds: this.#seeds?.addrs().length ?? 0,
+        });
+      }
+    }
+    this.#heardThisRound = false;
   }
 
   #round(): void {
@@ -355,7 +424,11 @@ export class ChitchatHandle implements AsyncDisposable {
   }
 
   async #gossipRound(): Promise<void> {
+    this.#watchRounds(this.#scheduler.now());
     const targets = selectGossipTargets(this.#candidates(), this.#random);
+    // A node alone by configuration (no peer, no seed) is not isolated.
+    this.#askedLastRound = targets.nodes.length > 0 || targets.deadNode !== undefined ||
+      targets.seedNode !== undefined;
     this.chitchat.updateSelfHeartbeat();
     this.chitchat.gcKeysMarkedForDeletion();
     const syn = this.chitchat.createSynMessage();
@@ -368,7 +441,7 @@ export class ChitchatHandle implements AsyncDisposable {
     if (targets.seedNode !== undefined) {
       await this.#send(targets.seedNode, syn, "warn", "Failed to gossip with a seed node");
     }
-    if (this.#stopping) return;
+    if (this.#stopping || this.#holdConvictions) return;
     this.chitchat.updateNodesLiveness();
   }
 

@@ -63,6 +63,13 @@ export interface SpawnChitchatConfig extends ChitchatConfig {
    * @default {[]}
    */
   readonly seedNodes?: readonly string[];
+  /**
+   * After this many rounds without a message from any peer, the node warns
+   * once that it is isolated (and logs again when a peer answers).
+   *
+   * @default {10}
+   */
+  readonly isolationWarningRounds?: number;
 }
 
 /** Options of {@linkcode spawnChitchat}: the node's environment. */
@@ -164,6 +171,12 @@ export async function spawnChitchat(
     throw new TypeError("Invalid config: expected an object");
   }
   const gossipIntervalMs = checkGossipInterval(config.gossipIntervalMs ?? 1_000);
+  const isolationWarningRounds = config.isolationWarningRounds ?? 10;
+  if (!Number.isSafeInteger(isolationWarningRounds) || isolationWarningRounds < 1) {
+    throw new RangeError(
+      `Invalid isolationWarningRounds: ${isolationWarningRounds} must be a positive integer`,
+    );
+  }
   // The prior interval follows the gossip interval, as the CLI and the
   // simulator do: the reference's 5 s prior would hide a death for ~20
   // rounds at 100 ms.
@@ -210,6 +223,7 @@ export async function spawnChitchat(
       scheduler,
       random,
       logger,
+      isolationWarningRounds,
     });
   } catch (error) {
     await seeds.close();
