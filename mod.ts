@@ -63,6 +63,7 @@ export type {
   SynMessage,
 } from "./lib/core/message.ts";
 export { decodeMessage, encodeMessage } from "./lib/core/message_codec.ts";
+export type { MembershipEvent } from "./lib/core/membership_event.ts";
 export { NodeState } from "./lib/core/node_state.ts";
 export type { RandomSource } from "./lib/core/random.ts";
 export {
@@ -78,7 +79,7 @@ export type {
 export { DecodeError } from "./lib/core/wire/decode_error.ts";
 export { MAX_DATAGRAM_BYTES } from "./lib/core/wire/wire_sizes.ts";
 export { ChitchatHandle, type ChitchatHandleMetrics } from "./lib/runtime/chitchat_handle.ts";
-export type { Scheduler, Timer } from "./lib/runtime/scheduler.ts";
+export type { Scheduler } from "./lib/runtime/scheduler.ts";
 export {
   spawnChitchat,
   type SpawnChitchatConfig,

@@ -37,6 +37,8 @@ import {
 } from "./wire/wire_sizes.ts";
 import { type RandomSource, systemRandom } from "./random.ts";
 import type { ChitchatOptions } from "./chitchat_options.ts";
+import { EventStream } from "./_event_stream.ts";
+import type { MembershipEvent } from "./membership_event.ts";
 import type { VersionedValue } from "./versioned_value.ts";
 
 /**
@@ -178,6 +180,11 @@ export class Chitchat {
   #newInSecond = 0;
   #secondStartedAt = -Infinity;
   readonly #capLoggedAt = new Map<string, number>();
+  // Membership events: open streams, nodes seen live once (joined, then
+  // revived), and the newest generation of each node id (restarts).
+  readonly #eventStreams = new Set<EventStream<MembershipEvent>>();
+  readonly #seenLive = new WeakSet<NodeState>();
+  readonly #generations = new Map<string, bigint>();
   #lastMessageBeatAt = -Infinity;
 
   /**
@@ -204,6 +211,7 @@ export class Chitchat {
     clusterStateInternals.setLimits(this.#clusterState, this.#config.limits);
     clusterStateInternals.setOwner(this.#clusterState, this.#config.chitchatId);
     this.#self = this.#clusterState.nodeStateOrInit(this.#config.chitchatId);
+    this.#generations.set(this.#self.chitchatId.nodeId, this.#self.chitchatId.generationId);
     this.#selfKey = nodes.idInfo(this.#self).key;
     this.#clusterIdBytes = utf8ByteLength(this.#config.clusterId);
     nodes.incrementHeartbeat(this.#self);
@@ -445,6 +453,55 @@ export class Chitchat {
     this.#reporting = undefined;
   }
 
+  /**
+   * The membership changes this node sees from now on: `joined`, `dead`,
+   * `revived`, `restarted`, `removed` (see {@linkcode MembershipEvent}).
+   * Events are produced by {@linkcode Chitchat.updateNodesLiveness} and by
+   * received digests; a reader that falls more than 10,000 events behind
+   * loses the oldest. The iteration ends on `break` or when `signal` aborts
+   * (the handle's version also ends on shutdown).
+   *
+   * @param options `signal`: ends the iteration when aborted.
+   * @returns An async iterator of events.
+   */
+  membershipEvents(
+    options: { readonly signal?: AbortSignal } = {},
+  ): AsyncIterableIterator<MembershipEvent> {
+    const stream = new EventStream<MembershipEvent>(
+      (ended) => this.#eventStreams.delete(ended),
+      options.signal,
+    );
+    if (!options.signal?.aborted) this.#eventStreams.add(stream);
+    return stream;
+  }
+
+  #emit(event: MembershipEvent): void {
+    for (const stream of this.#eventStreams) stream.push(event);
+  }
+
+  #emitLiveness(state: NodeState, isLive: boolean, atMs: number): void {
+    if (!isLive) {
+      this.#emit({ type: "dead", node: state.chitchatId, atMs });
+      return;
+    }
+    const type = this.#seenLive.has(state) ? "revived" : "joined";
+    this.#seenLive.add(state);
+    this.#emit({ type, node: state.chitchatId, atMs });
+  }
+
+  /** Emits `restarted` when a newer generation of a known node id appears. */
+  #noteGeneration(id: ChitchatId): void {
+    const known = this.#generations.get(id.nodeId);
+    if (known !== undefined && known >= id.generationId) return;
+    this.#generations.set(id.nodeId, id.generationId);
+    if (known !== undefined) this.#emit({ type: "restarted", node: id, atMs: this.#clock.now() });
+  }
+
+  /** Keeps the generations map as small as the membership. */
+  #forgetGeneration(id: ChitchatId): void {
+    if (this.#generations.get(id.nodeId) === id.generationId) this.#generations.delete(id.nodeId);
+  }
+
   /** Whether one more node may be learned now, within the caps of `limits`. */
   #admitNewNode(): boolean {
     const limits = this.#config.limits;
@@ -479,6 +536,7 @@ export class Chitchat {
         this.#unconfirmed.delete(state);
         this.#failureDetector.forget(state.chitchatId);
         this.#clusterState.removeNode(state.chitchatId);
+        this.#forgetGeneration(state.chitchatId);
         this.#metrics.unconfirmedNodesCollected++;
       }
     }
@@ -523,6 +581,7 @@ export class Chitchat {
       if (!this.#admitNewNode()) return;
       state = this.#clusterState.nodeStateOrInit(id);
       this.#unconfirmed.set(state, this.#clock.now());
+      this.#noteGeneration(state.chitchatId);
     }
     const observation = nodes.observeHeartbeat(state, heartbeat);
     if (observation === "update" || observation === "rebased") {
@@ -559,9 +618,18 @@ export class Chitchat {
     // element by element, without building maps every round.
     const live: NodeState[] = [];
     const versions: number[] = [];
+    const now = this.#clock.now();
     for (const state of this.#clusterState.nodeStates()) {
-      if (state !== this.#self && !this.#failureDetector.updateRecord(this.#livenessOf(state))) {
-        continue;
+      if (state !== this.#self) {
+        const record = this.#livenessOf(state);
+        const wasLive = record.live;
+        const isLive = this.#failureDetector.updateRecord(record);
+        if (wasLive !== isLive && this.#eventStreams.size > 0) {
+          this.#emitLiveness(state, isLive, now);
+        } else if (isLive) {
+          this.#seenLive.add(state);
+        }
+        if (!isLive) continue;
       }
       live.push(state);
       versions.push(state.maxVersion);
@@ -587,6 +655,8 @@ export class Chitchat {
       }
       this.#clusterState.removeNode(id);
       this.#logger.info("Garbage collected a dead node", { node: formatChitchatId(id) });
+      this.#forgetGeneration(id);
+      this.#emit({ type: "removed", node: id, atMs: this.#clock.now() });
     }
   }
 

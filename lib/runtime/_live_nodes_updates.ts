@@ -18,10 +18,20 @@ export class LiveNodesUpdates implements AsyncIterableIterator<readonly NodeStat
   readonly #subscription: KeyChangeSubscription;
   readonly #onEnd: (updates: LiveNodesUpdates) => void;
 
-  constructor(chitchat: Chitchat, onEnd: (updates: LiveNodesUpdates) => void) {
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => this.end();
+
+  constructor(
+    chitchat: Chitchat,
+    onEnd: (updates: LiveNodesUpdates) => void,
+    signal?: AbortSignal,
+  ) {
     this.#pending = chitchat.liveNodesSnapshot();
     this.#onEnd = onEnd;
     this.#subscription = chitchat.watchLiveNodes((nodes) => this.#push(nodes));
+    this.#signal = signal;
+    if (signal?.aborted) this.end();
+    else signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
   #push(nodes: readonly NodeState[]): void {
@@ -55,6 +65,7 @@ export class LiveNodesUpdates implements AsyncIterableIterator<readonly NodeStat
     this.#done = true;
     this.#pending = undefined;
     this.#subscription.unsubscribe();
+    this.#signal?.removeEventListener("abort", this.#onAbort);
     const waiter = this.#waiter;
     this.#waiter = undefined;
     waiter?.({ value: undefined, done: true });

@@ -18,6 +18,7 @@ import type {
 import type { Logger, LogLevel } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
 import type { NodeState } from "../core/node_state.ts";
+import type { MembershipEvent } from "../core/membership_event.ts";
 import type { RandomSource } from "../core/random.ts";
 import type { Scheduler, Timer } from "./scheduler.ts";
 import type { SeedResolver } from "./seed_resolver.ts";
@@ -161,6 +162,7 @@ export class ChitchatHandle implements AsyncDisposable {
   readonly #selfKey: string;
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #updates = new Set<LiveNodesUpdates>();
+  readonly #eventControllers = new Set<AbortController>();
   readonly #receiveLoop: Promise<void>;
   readonly #settle: { resolve: () => void; reject: (error: unknown) => void };
   #timer: Timer | undefined;
@@ -244,15 +246,43 @@ export class ChitchatHandle implements AsyncDisposable {
   /**
    * The live nodes' states, now and after each change (a node joining,
    * leaving, or publishing a new version). Only the latest snapshot is
-   * kept for a slow reader. The iteration ends on shutdown or `break`.
+   * kept for a slow reader. The iteration ends on shutdown, on `break`, or
+   * when `signal` aborts.
    *
+   * @param options `signal`: ends the iteration when aborted.
    * @returns An async iterator of snapshots (frozen arrays of live states).
    */
-  liveNodesUpdates(): AsyncIterableIterator<readonly NodeState[]> {
-    const updates = new LiveNodesUpdates(this.chitchat, (ended) => this.#updates.delete(ended));
+  liveNodesUpdates(
+    options: { readonly signal?: AbortSignal } = {},
+  ): AsyncIterableIterator<readonly NodeState[]> {
+    const updates = new LiveNodesUpdates(
+      this.chitchat,
+      (ended) => this.#updates.delete(ended),
+      options.signal,
+    );
     if (this.#stopping) updates.end();
     else this.#updates.add(updates);
     return updates;
+  }
+
+  /**
+   * The membership changes this node sees from now on (`joined`, `dead`,
+   * `revived`, `restarted`, `removed`), as typed events. The iteration ends
+   * on shutdown, on `break`, or when `signal` aborts.
+   *
+   * @param options `signal`: ends the iteration when aborted.
+   * @returns An async iterator of events.
+   */
+  membershipEvents(
+    options: { readonly signal?: AbortSignal } = {},
+  ): AsyncIterableIterator<MembershipEvent> {
+    const controller = new AbortController();
+    this.#eventControllers.add(controller);
+    const signal = options.signal === undefined
+      ? controller.signal
+      : AbortSignal.any([controller.signal, options.signal]);
+    if (this.#stopping) controller.abort();
+    return this.chitchat.membershipEvents({ signal });
   }
 
   /**
@@ -322,6 +352,8 @@ export class ChitchatHandle implements AsyncDisposable {
     this.#timer?.cancel();
     this.#timer = undefined;
     for (const updates of [...this.#updates]) updates.end();
+    for (const controller of this.#eventControllers) controller.abort();
+    this.#eventControllers.clear();
     if (failure !== undefined) {
       this.#logger.error("The gossip loop stopped: the socket failed", {
         addr: formatSocketAddress(this.localAddr),

@@ -8,23 +8,7 @@
 
 import type { Clock } from "../core/clock.ts";
 
-/**
- * A scheduled callback.
- *
- * @example
- * ```ts
- * import { VirtualScheduler } from "@chitchat/chitchat/testing";
- * import assert from "node:assert";
- *
- * const scheduler = new VirtualScheduler();
- * let fired = 0;
- * const timer = scheduler.setTimeout(() => fired++, 10);
- * timer.cancel();
- * scheduler.setTimeout(() => fired++, 20);
- * await scheduler.advance(30);
- * assert(fired === 1);
- * ```
- */
+/** A scheduled callback (the shape `Scheduler.setTimeout` returns). */
 export interface Timer {
   /** Prevents the callback from running; a no-op if it already ran. */
   cancel(): void;
@@ -58,9 +42,10 @@ export interface Scheduler extends Clock {
    *
    * @param callback The work.
    * @param delayMs Delay in milliseconds (negative counts as 0).
-   * @returns A handle to cancel it.
+   * @returns A handle whose `cancel()` keeps the callback from running (a
+   * no-op once it ran).
    */
-  setTimeout(callback: () => void, delayMs: number): Timer;
+  setTimeout(callback: () => void, delayMs: number): { cancel(): void };
 }
 
 /**

@@ -105,6 +105,13 @@ export interface SpawnChitchatOptions {
    * @default {Deno.resolveDns (A and AAAA records)}
    */
   readonly resolveDns?: (hostname: string, signal: AbortSignal) => Promise<string[]>;
+  /**
+   * Shuts the node down when aborted (an already aborted signal refuses to
+   * start it).
+   *
+   * @default {undefined}
+   */
+  readonly signal?: AbortSignal;
 }
 
 function checkGossipInterval(value: unknown): number {
@@ -138,6 +145,7 @@ function checkScheduler(scheduler: Scheduler): Scheduler {
  * @returns The running node; shut it down (or dispose it) when done.
  * @throws {TypeError} or {RangeError} naming the invalid field (`gossipIntervalMs`, `listenAddr.port`, `seedNodes`, ...).
  * @throws {Deno.errors.AddrInUse} if the listen address is taken.
+ * @throws the signal's reason if `options.signal` is already aborted.
  *
  * @example A node on an in-memory network, on port 0
  * ```ts
@@ -170,6 +178,7 @@ export async function spawnChitchat(
   if (config === null || typeof config !== "object") {
     throw new TypeError("Invalid config: expected an object");
   }
+  options.signal?.throwIfAborted();
   const gossipIntervalMs = checkGossipInterval(config.gossipIntervalMs ?? 1_000);
   const isolationWarningRounds = config.isolationWarningRounds ?? 10;
   if (!Number.isSafeInteger(isolationWarningRounds) || isolationWarningRounds < 1) {
@@ -215,7 +224,7 @@ export async function spawnChitchat(
       { clock: scheduler, random, logger },
     );
     await seeds.start();
-    return chitchatHandleInternals.create({
+    const handle = chitchatHandleInternals.create({
       chitchat,
       socket,
       gossipIntervalMs,
@@ -225,6 +234,14 @@ export async function spawnChitchat(
       logger,
       isolationWarningRounds,
     });
+    const signal = options.signal;
+    if (signal !== undefined) {
+      const stop = (): void => void handle.shutdown();
+      signal.addEventListener("abort", stop, { once: true });
+      const forget = (): void => signal.removeEventListener("abort", stop);
+      handle.terminated.then(forget, forget);
+    }
+    return handle;
   } catch (error) {
     await seeds.close();
     await socket.close();

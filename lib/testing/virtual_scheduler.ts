@@ -6,7 +6,7 @@
  */
 
 import { setImmediate } from "node:timers";
-import type { Scheduler, Timer } from "../runtime/scheduler.ts";
+import type { Scheduler } from "../runtime/scheduler.ts";
 
 interface Scheduled {
   readonly at: number;
@@ -72,7 +72,7 @@ export class VirtualScheduler implements Scheduler {
    * @param delayMs Delay (negative or NaN counts as 0).
    * @returns A handle to cancel it.
    */
-  setTimeout(callback: () => void, delayMs: number): Timer {
+  setTimeout(callback: () => void, delayMs: number): { cancel(): void } {
     const entry: Scheduled = {
       at: this.#now + (delayMs > 0 ? delayMs : 0),
       seq: this.#seq++,

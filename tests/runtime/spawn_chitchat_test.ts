@@ -580,3 +580,52 @@ Deno.test("spawnChitchat() scales the failure detector's prior to gossipInterval
     assert(ms > 5_000, `detected after ${ms} virtual ms`);
   });
 });
+
+Deno.test("spawnChitchat({ signal }) shuts the node down on abort, and refuses an aborted one", async () => {
+  const { options } = fixture();
+  const controller = new AbortController();
+  const node = await spawnChitchat(config(7030), { ...options, signal: controller.signal });
+  const updates = node.liveNodesUpdates();
+  const events = node.membershipEvents();
+  controller.abort();
+  await node.terminated;
+  equal((await updates.next()).done, true);
+  equal((await events.next()).done, true);
+  await rejects(
+    spawnChitchat(config(7031), { ...options, signal: AbortSignal.abort() }),
+    (error: unknown) => error instanceof DOMException && error.name === "AbortError",
+  );
+});
+
+Deno.test("ChitchatHandle iterators end when their own signal aborts", async () => {
+  const { options } = fixture();
+  await using node = await spawnChitchat(config(7032), options);
+  const controller = new AbortController();
+  const updates = node.liveNodesUpdates({ signal: controller.signal });
+  const events = node.membershipEvents({ signal: controller.signal });
+  await updates.next(); // the current snapshot
+  const pending = updates.next();
+  controller.abort();
+  equal((await pending).done, true);
+  equal((await events.next()).done, true);
+});
+
+Deno.test("ChitchatHandle.membershipEvents() sees a peer join and die", async () => {
+  const { options, scheduler } = fixture();
+  const seeds = ["127.0.0.1:7040"];
+  await using a = await spawnChitchat(config(7040, { seedNodes: seeds }), options);
+  const events = a.membershipEvents();
+  const b = await spawnChitchat(config(7041, { seedNodes: seeds }), options);
+  const seen: string[] = [];
+  const reading = (async () => {
+    for await (const event of events) {
+      seen.push(`${event.type} ${event.node.nodeId}`);
+      if (event.type === "dead") break;
+    }
+  })();
+  await advanceUntil(scheduler, () => seen.length === 1, { timeoutMs: 10_000, label: "joined" });
+  await b.shutdown();
+  await advanceUntil(scheduler, () => seen.length === 2, { timeoutMs: 10_000, label: "dead" });
+  await reading;
+  deepStrictEqual(seen, ["joined node-7041", "dead node-7041"]);
+});
