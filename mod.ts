@@ -78,6 +78,7 @@ export type {
 export { DecodeError } from "./lib/core/wire/decode_error.ts";
 export { MAX_DATAGRAM_BYTES } from "./lib/core/wire/wire_sizes.ts";
 export { ChitchatHandle, type ChitchatHandleMetrics } from "./lib/runtime/chitchat_handle.ts";
+export { NodeUdpTransport } from "./lib/runtime/node_udp_transport.ts";
 export type { Scheduler, Timer } from "./lib/runtime/scheduler.ts";
 export {
   spawnChitchat,

@@ -53,9 +53,9 @@ function underscoreMembers(symbols: readonly DocSymbol[]): string[] {
 
 const ENTRIES = ["mod.ts", "lib/testing/mod.ts", "lib/cli/cli.ts", "lib/cli/http_api.ts"];
 
-Deno.test("mod.ts exports at most 50 names, the ones other work depends on among them", async () => {
+Deno.test("mod.ts exports at most 51 names, the ones other work depends on among them", async () => {
   const names = (await publicSymbols("mod.ts")).map((symbol) => symbol.name);
-  ok(names.length <= 50, `${names.length} root symbols: ${names.join(", ")}`);
+  ok(names.length <= 51, `${names.length} root symbols: ${names.join(", ")}`);
   for (
     const name of [
       "spawnChitchat",
@@ -70,6 +70,7 @@ Deno.test("mod.ts exports at most 50 names, the ones other work depends on among
       "decodeMessage",
       "Transport",
       "UdpTransport",
+      "NodeUdpTransport",
     ]
   ) {
     ok(names.includes(name), `${name} is exported`);
