@@ -10,7 +10,30 @@ type ErrorClass = new (message: string, options?: ErrorOptions) => Error;
 // `instanceof Deno.errors.AddrInUse`; elsewhere (Node.js, Bun) look-alikes
 // with the same `name`, so `error.name === "AddrInUse"` works everywhere.
 // Read lazily: this module must load where `Deno` is not defined.
-function runtimeErrorClass(name: "AddrInUse" | "BadResource", code: string): ErrorClass {
+/** The `Deno.errors` classes that sockets of every runtime report as such. */
+export type RuntimeErrorName =
+  | "AddrInUse"
+  | "AddrNotAvailable"
+  | "BadResource"
+  | "PermissionDenied";
+
+const ERROR_CODES: Record<RuntimeErrorName, string> = {
+  AddrInUse: "EADDRINUSE",
+  AddrNotAvailable: "EADDRNOTAVAIL",
+  BadResource: "EBADF",
+  PermissionDenied: "EACCES",
+};
+
+/**
+ * An error of the `Deno.errors` class `name` on Deno, of a look-alike
+ * (same `name`, and the errno `code`) elsewhere.
+ */
+export function runtimeError(name: RuntimeErrorName, message: string, cause?: unknown): Error {
+  const ErrorClass = runtimeErrorClass(name, ERROR_CODES[name]);
+  return new ErrorClass(message, cause === undefined ? undefined : { cause });
+}
+
+function runtimeErrorClass(name: RuntimeErrorName, code: string): ErrorClass {
   const denoErrors = (globalThis as { Deno?: { errors?: Record<string, ErrorClass> } }).Deno
     ?.errors;
   const native = denoErrors?.[name];
@@ -28,14 +51,12 @@ const fallbackErrors: Partial<Record<string, ErrorClass>> = {};
 
 /** An "address already in use" error: `Deno.errors.AddrInUse` on Deno, an `AddrInUse` elsewhere. */
 export function addrInUseError(message: string, cause?: unknown): Error {
-  const AddrInUse = runtimeErrorClass("AddrInUse", "EADDRINUSE");
-  return new AddrInUse(message, cause === undefined ? undefined : { cause });
+  return runtimeError("AddrInUse", message, cause);
 }
 
 /** A "resource is closed" error: `Deno.errors.BadResource` on Deno, a `BadResource` elsewhere. */
 export function badResourceError(message: string, cause?: unknown): Error {
-  const BadResource = runtimeErrorClass("BadResource", "EBADF");
-  return new BadResource(message, cause === undefined ? undefined : { cause });
+  return runtimeError("BadResource", message, cause);
 }
 
 /** The error of an operation on a closed socket (what Deno's own sockets throw). */

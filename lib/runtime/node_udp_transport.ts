@@ -8,10 +8,11 @@
 
 import { createSocket, type RemoteInfo, type Socket as DgramSocket } from "node:dgram";
 import {
-  addrInUseError,
   checkSocketAddress,
   closedError,
   receiveUntilClosed,
+  runtimeError,
+  type RuntimeErrorName,
 } from "./_socket_common.ts";
 import { DecodeError } from "../core/wire/decode_error.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
@@ -89,7 +90,7 @@ export class NodeUdpTransport implements Transport {
    * @returns The open socket; its `localAddr` holds the port actually bound.
    * @throws {TypeError} if the address is malformed.
    * @throws {RangeError} if the port is not an integer in `[0, 65535]`.
-   * @throws {Deno.errors.AddrInUse} if the address is taken (on Node.js and Bun, an `Error` named `AddrInUse`).
+   * @throws {Deno.errors.AddrInUse} if the address is taken (on Node.js and Bun, an `Error` named `AddrInUse`; likewise `AddrNotAvailable` for an address of no local interface, `PermissionDenied` for a privileged port).
    */
   async open(listenAddr: SocketAddress): Promise<Socket> {
     checkSocketAddress(listenAddr, "listenAddr");
@@ -98,13 +99,17 @@ export class NodeUdpTransport implements Transport {
       await bind(dgram, listenAddr);
     } catch (error) {
       await closeQuietly(dgram);
-      if ((error as { code?: unknown } | null)?.code === "EADDRINUSE") {
-        throw addrInUseError(
-          `Cannot bind ${formatSocketAddress(listenAddr)}/UDP for gossip: address already in use`,
-          error,
-        );
-      }
-      throw error;
+      // The errors Deno's own sockets raise, so callers match one class
+      // (or one name) whichever UDP transport is in use.
+      const code = (error as { code?: unknown } | null)?.code;
+      const known = BIND_ERRORS.find(([errno]) => errno === code);
+      if (known === undefined) throw error;
+      const [, name, reason] = known;
+      throw runtimeError(
+        name,
+        `Cannot bind ${formatSocketAddress(listenAddr)}/UDP for gossip: ${reason}`,
+        error,
+      );
     }
     try {
       dgram.setRecvBufferSize(RECEIVE_BUFFER_REQUEST_BYTES);
@@ -117,6 +122,13 @@ export class NodeUdpTransport implements Transport {
     return new NodeUdpSocket(dgram, this.#logger, this.#receiveQueueBytes);
   }
 }
+
+const BIND_ERRORS: readonly (readonly [string, RuntimeErrorName, string])[] = [
+  ["EADDRINUSE", "AddrInUse", "address already in use"],
+  ["EADDRNOTAVAIL", "AddrNotAvailable", "address not available"],
+  ["EACCES", "PermissionDenied", "permission denied"],
+  ["EPERM", "PermissionDenied", "permission denied"],
+];
 
 const RECEIVE_BUFFER_REQUEST_BYTES = 4 * 1024 * 1024;
 

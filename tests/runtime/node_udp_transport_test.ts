@@ -83,6 +83,17 @@ Deno.test("NodeUdpTransport reports the address already in use", async () => {
   );
 });
 
+Deno.test("NodeUdpTransport reports an address of no local interface as not available", async () => {
+  const transport = new NodeUdpTransport({ logger: new RecordingLogger() });
+  // TEST-NET-3 (RFC 5737): assigned to no interface here.
+  await rejects(
+    transport.open({ hostname: "203.0.113.7", port: 0 }),
+    (error: unknown) =>
+      error instanceof Deno.errors.AddrNotAvailable &&
+      error.message === "Cannot bind 203.0.113.7:0/UDP for gossip: address not available",
+  );
+});
+
 Deno.test("NodeUdpTransport refuses a malformed listen address", async () => {
   const transport = new NodeUdpTransport({ logger: new RecordingLogger() });
   await rejects(transport.open({ hostname: "127.0.0.1", port: 65_536 }), RangeError);
