@@ -579,6 +579,7 @@ Deno.test("spawnChitchat() scales the failure detector's prior to gossipInterval
     const ms = await detectionMs({ initialIntervalMs: 5_000 });
     assert(ms > 5_000, `detected after ${ms} virtual ms`);
   });
+});
 
 Deno.test("spawnChitchat() without --unstable-net gossips over node:dgram", async () => {
   // A child Deno without the project's configuration, as an application
