@@ -163,6 +163,27 @@ function closeQuietly(dgram: DgramSocket): Promise<void> {
   });
 }
 
+// Receive errors that say "a datagram did not make it" rather than "this
+// socket is unusable".
+const TRANSIENT_RECEIVE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "ENETDOWN",
+  "ENOBUFS",
+  "ENOMEM",
+  "EAGAIN",
+  "EWOULDBLOCK",
+  "EINTR",
+  "EMSGSIZE",
+]);
+
+// A socket reporting nothing but transient errors this many times in a row
+// is treated as broken, so a dead interface cannot log forever.
+const MAX_CONSECUTIVE_RECEIVE_ERRORS = 1_000;
+
 type MutableSocketMetrics = { -readonly [K in keyof SocketMetrics]: SocketMetrics[K] };
 
 interface Waiter {
@@ -190,6 +211,7 @@ class NodeUdpSocket implements Socket {
   #closed = false;
   #closing: Promise<void> | undefined;
   #failure: Error | undefined;
+  #consecutiveErrors = 0;
 
   constructor(dgram: DgramSocket, logger: Logger, maxQueuedBytes: number) {
     this.#dgram = dgram;
@@ -209,6 +231,7 @@ class NodeUdpSocket implements Socket {
 
   #onDatagram(data: Uint8Array, rinfo: RemoteInfo): void {
     if (this.#closed) return;
+    this.#consecutiveErrors = 0;
     const charge = data.length + QUEUE_ENTRY_OVERHEAD_BYTES;
     if (this.#queuedBytes + charge > this.#maxQueuedBytes) {
       this.#metrics.datagramsDropped++;
@@ -236,8 +259,19 @@ class NodeUdpSocket implements Socket {
 
   #onError(error: Error): void {
     if (this.#closed) return;
-    // Errors reported on the socket itself (not a send callback) mean it is
-    // unusable: end every receive, as a broken Deno socket does.
+    // Bun reports an ICMP "port unreachable" for an earlier datagram as a
+    // receive error (`recvmsg ECONNREFUSED`): such errors concern one
+    // datagram, unless nothing else ever comes.
+    const code = (error as { code?: unknown }).code;
+    if (
+      typeof code === "string" && TRANSIENT_RECEIVE_CODES.has(code) &&
+      ++this.#consecutiveErrors < MAX_CONSECUTIVE_RECEIVE_ERRORS
+    ) {
+      this.#logger.debug("Swallowed a transient receive error", { error: errorMessage(error) });
+      return;
+    }
+    // Any other error reported on the socket itself (not a send callback)
+    // means it is unusable: end every receive, as a broken Deno socket does.
     this.#failure = new Error(
       `UDP socket ${formatSocketAddress(this.localAddr)} failed: ${errorMessage(error)}`,
       { cause: error },
