@@ -8,8 +8,15 @@
 // missing) on 127.0.0.1 port 0, and avoids syntax that Node 22 lacks
 // (`using`).
 
-import { equal, ok as assert } from "node:assert/strict";
-import { type ChitchatHandle, Digest, spawnChitchat, type SpawnChitchatConfig } from "../../mod.ts";
+import { equal, ok as assert, rejects } from "node:assert/strict";
+import {
+  type ChitchatHandle,
+  Digest,
+  NodeUdpTransport,
+  silentLogger,
+  spawnChitchat,
+  type SpawnChitchatConfig,
+} from "../../mod.ts";
 import { ChannelTransport } from "../../lib/testing/mod.ts";
 import { loadVectors } from "../_vectors.ts";
 import { runVector } from "../_vector_runners.ts";
@@ -42,6 +49,24 @@ check("./testing loads: a ChannelTransport carries a message", async () => {
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+check("binding a taken UDP address fails with an error named AddrInUse", async () => {
+  const transport = new NodeUdpTransport({ logger: silentLogger });
+  const socket = await transport.open({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await rejects(transport.open(socket.localAddr), (error: unknown) => {
+      assert(error instanceof Error);
+      equal(error.name, "AddrInUse");
+      equal(
+        error.message,
+        `Cannot bind 127.0.0.1:${socket.localAddr.port}/UDP for gossip: address already in use`,
+      );
+      return true;
+    });
+  } finally {
+    await socket.close();
   }
 });
 
