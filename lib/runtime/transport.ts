@@ -80,9 +80,10 @@ export interface Socket
 }
 
 /**
- * Opens sockets. Implementations: {@linkcode UdpTransport} (real network)
- * and {@linkcode ChannelTransport} (in memory, with faults, for tests and
- * simulations).
+ * Opens sockets. Implementations: {@linkcode UdpTransport} and
+ * {@linkcode NodeUdpTransport} (real network, on `Deno.listenDatagram` and
+ * on `node:dgram`) and {@linkcode ChannelTransport} (in memory, with
+ * faults, for tests and simulations).
  *
  * @example
  * ```ts ignore
