@@ -25,7 +25,7 @@ cipher.final();
 const nodeTag = cipher.getAuthTag();
 
 Deno.bench({
-  name: "seal (WebCrypto, used)",
+  name: "crypto/seal 64KiB: seal (WebCrypto, used)",
   group: "crypto/seal 64KiB",
   baseline: true,
   fn: async () => {
@@ -33,7 +33,7 @@ Deno.bench({
   },
 });
 Deno.bench({
-  name: "seal (node:crypto sync)",
+  name: "crypto/seal 64KiB: seal (node:crypto sync)",
   group: "crypto/seal 64KiB",
   fn: () => {
     const c = createCipheriv("aes-256-gcm", raw, crypto.getRandomValues(new Uint8Array(12)));
@@ -43,7 +43,7 @@ Deno.bench({
   },
 });
 Deno.bench({
-  name: "open (WebCrypto, used)",
+  name: "crypto/open 64KiB: open (WebCrypto, used)",
   group: "crypto/open 64KiB",
   baseline: true,
   fn: async () => {
@@ -52,7 +52,7 @@ Deno.bench({
   },
 });
 Deno.bench({
-  name: "open (node:crypto sync)",
+  name: "crypto/open 64KiB: open (node:crypto sync)",
   group: "crypto/open 64KiB",
   fn: () => {
     const d = createDecipheriv("aes-256-gcm", raw, iv);
@@ -68,7 +68,7 @@ Deno.bench({
 let chitchat: ReturnType<typeof benchChitchat> | undefined;
 const syn = encodeMessage({ type: "syn", clusterId: "bench", digest: Digest.empty });
 Deno.bench({
-  name: "SYN-ACK plaintext",
+  name: "crypto/round N=1000 K=100: SYN-ACK plaintext",
   group: "crypto/round N=1000 K=100",
   baseline: true,
   fn(b) {
@@ -79,7 +79,7 @@ Deno.bench({
   },
 });
 Deno.bench({
-  name: "SYN-ACK sealed and opened",
+  name: "crypto/round N=1000 K=100: SYN-ACK sealed and opened",
   group: "crypto/round N=1000 K=100",
   async fn(b) {
     chitchat ??= benchChitchat(1_000, 100);

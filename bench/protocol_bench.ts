@@ -23,7 +23,7 @@ for (const nodes of NODE_COUNTS) {
     const shape = `N=${nodes} K=${keys}`;
 
     Deno.bench({
-      name: "computeDigest",
+      name: `digest ${shape}: computeDigest`,
       group: `digest ${shape}`,
       baseline: true,
       fn(b) {
@@ -36,7 +36,7 @@ for (const nodes of NODE_COUNTS) {
 
     let synDigest: Digest | undefined;
     Deno.bench({
-      name: "encodeMessage(syn)",
+      name: `syn/encode ${shape}: encodeMessage(syn)`,
       group: `syn/encode ${shape}`,
       baseline: true,
       fn(b) {
@@ -56,7 +56,7 @@ for (const nodes of NODE_COUNTS) {
     ) {
       let digest: Digest | undefined;
       Deno.bench({
-        name: `computeDelta(${peer})`,
+        name: `delta/${peer} ${shape}: computeDelta(${peer})`,
         group: `delta/${peer} ${shape}`,
         baseline: true,
         fn(b) {
@@ -79,7 +79,7 @@ for (const nodes of NODE_COUNTS) {
       // the peer (the whole datagram budget, as the reference's bench).
       let bytes: Uint8Array | undefined;
       Deno.bench({
-        name: `decodeMessage(synAck ${peer})`,
+        name: `synack/decode/${peer} ${shape}: decodeMessage(synAck ${peer})`,
         group: `synack/decode/${peer} ${shape}`,
         baseline: true,
         fn(b) {
@@ -101,7 +101,7 @@ for (const nodes of NODE_COUNTS) {
     let chitchat: ReturnType<typeof benchChitchat> | undefined;
     let syn: Uint8Array | undefined;
     Deno.bench({
-      name: "decode SYN, process, encode SYN-ACK",
+      name: `handle-syn/empty ${shape}: decode SYN, process, encode SYN-ACK`,
       group: `handle-syn/empty ${shape}`,
       baseline: true,
       fn(b) {
@@ -121,7 +121,7 @@ for (const nodes of NODE_COUNTS) {
     // datagram budget, as the reference's bench), so the two compare.
     let synAck: Uint8Array | undefined;
     Deno.bench({
-      name: "decode SYN-ACK, apply, build ACK",
+      name: `handle-synack/empty ${shape}: decode SYN-ACK, apply, build ACK`,
       group: `handle-synack/empty ${shape}`,
       baseline: true,
       fn(b) {

@@ -22,7 +22,7 @@ for (
 ) {
   if (only !== undefined && String(n) !== only) continue;
   Deno.bench({
-    name: "60 virtual s",
+    name: `simulation N=${n} K=${KEYS}: 60 virtual s`,
     group: `simulation N=${n} K=${KEYS}`,
     baseline: true,
     n: iterations,

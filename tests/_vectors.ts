@@ -3,6 +3,7 @@
 // or a copy in tests/data/ for a standalone checkout) and converts their
 // JSON conventions to ours.
 
+import { readFileSync } from "node:fs";
 import type { ChitchatId, DeletionStatus, KeyValueMutation, NodeDelta } from "../mod.ts";
 import { Delta, Digest, parseSocketAddress } from "../mod.ts";
 
@@ -74,12 +75,13 @@ const candidates = [
   new URL("./data/vectors.json", import.meta.url),
 ];
 
+// node:fs rather than Deno.readTextFileSync: tests/compat/ loads this on Node.js and Bun too.
 export function loadVectors(): Vector[] {
   for (const url of candidates) {
     try {
-      return JSON.parse(Deno.readTextFileSync(url));
+      return JSON.parse(readFileSync(url, "utf8"));
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if ((error as { code?: unknown }).code !== "ENOENT") throw error;
     }
   }
   throw new Error("vectors.json not found (expected ../shared/wire/ or tests/data/)");

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -A --unstable-net
+#!/usr/bin/env -S deno run -A
 // Copyright the chitchat for Deno authors. MIT license.
 /**
  * The `chitchat` command: runs one node over UDP, optionally with the JSON
@@ -6,8 +6,8 @@
  * counterpart of the reference's `chitchat-test` binary.
  *
  * ```sh
- * deno run -A --unstable-net jsr:@chitchat/chitchat/cli --listen 127.0.0.1:10000 --http 127.0.0.1:8080
- * deno run -A --unstable-net jsr:@chitchat/chitchat/cli --listen 127.0.0.1:10001 --seed 127.0.0.1:10000
+ * deno run -A jsr:@chitchat/chitchat/cli --listen 127.0.0.1:10000 --http 127.0.0.1:8080
+ * deno run -A jsr:@chitchat/chitchat/cli --listen 127.0.0.1:10001 --seed 127.0.0.1:10000
  * curl -X PUT --data red http://127.0.0.1:8080/kv/color
  * ```
  *

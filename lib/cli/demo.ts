@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -A --unstable-net
+#!/usr/bin/env -S deno run -A
 // Copyright the chitchat for Deno authors. MIT license.
 /**
  * A guided tour: three nodes on 127.0.0.1 in one process, over real UDP.

@@ -11,13 +11,26 @@ const scratch = new KeyValueArena();
  * replicas in the same process (a simulation) share the `"set"` ones.
  */
 export class KeyValueEntry implements VersionedValue, KeyValueMutation {
+  // Plain fields, not parameter properties: Node's type stripping refuses those.
+  readonly key: string;
+  readonly value: string;
+  readonly version: number;
+  readonly status: DeletionStatus;
+  readonly deletionScheduledAtMs: number;
+
   constructor(
-    readonly key: string,
-    readonly value: string,
-    readonly version: number,
-    readonly status: DeletionStatus,
-    readonly deletionScheduledAtMs: number,
-  ) {}
+    key: string,
+    value: string,
+    version: number,
+    status: DeletionStatus,
+    deletionScheduledAtMs: number,
+  ) {
+    this.key = key;
+    this.value = value;
+    this.version = version;
+    this.status = status;
+    this.deletionScheduledAtMs = deletionScheduledAtMs;
+  }
 
   #encoded: Uint8Array | undefined;
 

@@ -52,16 +52,27 @@ export class LivenessRecord implements IntervalQueue {
   live = false;
   /** Set when the detector forgets the node: holders must fetch a new record. */
   dropped = false;
+  // Plain fields, not parameter properties: Node's type stripping refuses those.
+  readonly id: ChitchatId;
+  readonly key: string;
+  readonly pool: IntervalPool;
+  readonly times: RecordTimes;
+  readonly capacity: number;
   /** Index of this record's last heartbeat time (2 * slot) and window sum (2 * slot + 1). */
   readonly slot: number;
 
   constructor(
-    readonly id: ChitchatId,
-    readonly key: string,
-    readonly pool: IntervalPool,
-    readonly times: RecordTimes,
-    readonly capacity: number,
+    id: ChitchatId,
+    key: string,
+    pool: IntervalPool,
+    times: RecordTimes,
+    capacity: number,
   ) {
+    this.id = id;
+    this.key = key;
+    this.pool = pool;
+    this.times = times;
+    this.capacity = capacity;
     this.slot = times.allocate();
   }
 

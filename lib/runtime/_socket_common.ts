@@ -4,12 +4,73 @@
 import type { ChitchatMessage } from "../core/message.ts";
 import { formatSocketAddress, type SocketAddress } from "../core/socket_address.ts";
 
+type ErrorClass = new (message: string, options?: ErrorOptions) => Error;
+
+// Deno's own error classes where they exist, so callers on Deno can match
+// `instanceof Deno.errors.AddrInUse`; elsewhere (Node.js, Bun) look-alikes
+// with the same `name`, so `error.name === "AddrInUse"` works everywhere.
+// Read lazily: this module must load where `Deno` is not defined.
+/** The `Deno.errors` classes that sockets of every runtime report as such. */
+export type RuntimeErrorName =
+  | "AddrInUse"
+  | "AddrNotAvailable"
+  | "BadResource"
+  | "PermissionDenied";
+
+const ERROR_CODES: Record<RuntimeErrorName, string> = {
+  AddrInUse: "EADDRINUSE",
+  AddrNotAvailable: "EADDRNOTAVAIL",
+  BadResource: "EBADF",
+  PermissionDenied: "EACCES",
+};
+
+/**
+ * An error of the `Deno.errors` class `name` on Deno, of a look-alike
+ * (same `name`, and the errno `code`) elsewhere.
+ */
+export function runtimeError(name: RuntimeErrorName, message: string, cause?: unknown): Error {
+  const ErrorClass = runtimeErrorClass(name, ERROR_CODES[name]);
+  return new ErrorClass(message, cause === undefined ? undefined : { cause });
+}
+
+function runtimeErrorClass(name: RuntimeErrorName, code: string): ErrorClass {
+  const denoErrors = (globalThis as { Deno?: { errors?: Record<string, ErrorClass> } }).Deno
+    ?.errors;
+  const native = denoErrors?.[name];
+  if (typeof native === "function") return native;
+  return fallbackErrors[name] ??= class extends Error {
+    readonly code: string = code;
+    constructor(message: string, options?: ErrorOptions) {
+      super(message, options);
+      this.name = name;
+    }
+  };
+}
+
+const fallbackErrors: Partial<Record<string, ErrorClass>> = {};
+
+/** An "address already in use" error: `Deno.errors.AddrInUse` on Deno, an `AddrInUse` elsewhere. */
+export function addrInUseError(message: string, cause?: unknown): Error {
+  return runtimeError("AddrInUse", message, cause);
+}
+
+/** A "resource is closed" error: `Deno.errors.BadResource` on Deno, a `BadResource` elsewhere. */
+export function badResourceError(message: string, cause?: unknown): Error {
+  return runtimeError("BadResource", message, cause);
+}
+
 /** The error of an operation on a closed socket (what Deno's own sockets throw). */
 export function closedError(addr: SocketAddress, cause?: unknown): Error {
-  return new Deno.errors.BadResource(
-    `Socket ${formatSocketAddress(addr)} is closed`,
-    cause === undefined ? undefined : { cause },
-  );
+  return badResourceError(`Socket ${formatSocketAddress(addr)} is closed`, cause);
+}
+
+/**
+ * Whether `Deno.listenDatagram` can be called: on Deno with `--unstable-net`
+ * (or `"unstable": ["net"]`), never on Node.js or Bun.
+ */
+export function denoListenDatagramAvailable(): boolean {
+  const deno = (globalThis as { Deno?: { listenDatagram?: unknown } }).Deno;
+  return typeof deno?.listenDatagram === "function";
 }
 
 /** Yields received messages until the socket is closed; a broken socket throws. */

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { badResourceError } from "./_socket_common.ts";
 import { type GossipCandidates, selectGossipTargets } from "./_gossip_targets.ts";
 import { LiveNodesUpdates } from "./_live_nodes_updates.ts";
 import { type Chitchat, chitchatInternals, type ChitchatMetrics } from "../core/chitchat.ts";
@@ -312,7 +313,7 @@ export class ChitchatHandle implements AsyncDisposable {
   async gossip(addr: SocketAddress | string): Promise<void> {
     const to = typeof addr === "string" ? parseSocketAddress(addr) : addr;
     if (this.#stopping) {
-      throw new Deno.errors.BadResource("Cannot gossip: the chitchat node is shut down");
+      throw badResourceError("Cannot gossip: the chitchat node is shut down");
     }
     await this.#track(this.#socket.send(to, this.chitchat.createSynMessage()));
   }

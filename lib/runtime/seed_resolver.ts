@@ -6,6 +6,7 @@
  * @module
  */
 
+import { Resolver } from "node:dns/promises";
 import { type Logger, silentLogger } from "../core/logger.ts";
 import { type Scheduler, systemScheduler, type Timer } from "./scheduler.ts";
 import {
@@ -23,20 +24,38 @@ import {
 export type ResolveDns = (hostname: string, signal: AbortSignal) => Promise<string[]>;
 
 /**
- * The default {@linkcode ResolveDns}: `Deno.resolveDns` for A and AAAA
- * records; a failed lookup counts as no record. It asks DNS servers
- * directly, so `/etc/hosts` entries are not seen.
+ * The default {@linkcode ResolveDns}: A and AAAA records from
+ * `Deno.resolveDns` on Deno, from `node:dns` elsewhere (Node.js, Bun); a
+ * failed lookup counts as no record. It asks DNS servers directly, so
+ * `/etc/hosts` entries are not seen.
  *
  * @param hostname The host name.
  * @param signal Aborts the lookups.
  * @returns IPv4 then IPv6 literals, possibly none.
  */
 export async function systemResolveDns(hostname: string, signal: AbortSignal): Promise<string[]> {
-  const [v4, v6] = await Promise.all([
-    Deno.resolveDns(hostname, "A", { signal }).catch((): string[] => []),
-    Deno.resolveDns(hostname, "AAAA", { signal }).catch((): string[] => []),
-  ]);
-  return [...v4, ...v6];
+  const deno = (globalThis as { Deno?: { resolveDns?: typeof Deno.resolveDns } }).Deno;
+  const resolveDns = deno?.resolveDns;
+  if (typeof resolveDns === "function") {
+    const [v4, v6] = await Promise.all([
+      resolveDns(hostname, "A", { signal }).catch((): string[] => []),
+      resolveDns(hostname, "AAAA", { signal }).catch((): string[] => []),
+    ]);
+    return [...v4, ...v6];
+  }
+  if (signal.aborted) return [];
+  const resolver = new Resolver();
+  const cancel = () => resolver.cancel();
+  signal.addEventListener("abort", cancel, { once: true });
+  try {
+    const [v4, v6] = await Promise.all([
+      resolver.resolve4(hostname).catch((): string[] => []),
+      resolver.resolve6(hostname).catch((): string[] => []),
+    ]);
+    return [...v4, ...v6];
+  } finally {
+    signal.removeEventListener("abort", cancel);
+  }
 }
 
 /** Options of the {@linkcode SeedResolver} constructor. */

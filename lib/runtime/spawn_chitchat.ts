@@ -5,7 +5,7 @@
  * @module
  */
 
-import { checkSocketAddress } from "./_socket_common.ts";
+import { checkSocketAddress, denoListenDatagramAvailable } from "./_socket_common.ts";
 import { chitchatInternals } from "../core/chitchat.ts";
 import { type ChitchatConfig, resolveChitchatConfig } from "../core/chitchat_config.ts";
 import { type ChitchatHandle, chitchatHandleInternals } from "./chitchat_handle.ts";
@@ -15,6 +15,7 @@ import { type Scheduler, systemScheduler } from "./scheduler.ts";
 import { SeedResolver } from "./seed_resolver.ts";
 import type { SocketAddress } from "../core/socket_address.ts";
 import type { Transport } from "./transport.ts";
+import { NodeUdpTransport } from "./node_udp_transport.ts";
 import { UdpTransport } from "./udp_transport.ts";
 
 /**
@@ -75,9 +76,11 @@ export interface SpawnChitchatConfig extends ChitchatConfig {
 /** Options of {@linkcode spawnChitchat}: the node's environment. */
 export interface SpawnChitchatOptions {
   /**
-   * How messages travel.
+   * How messages travel. The default is UDP: {@linkcode UdpTransport} where
+   * `Deno.listenDatagram` is available (Deno with `--unstable-net`),
+   * otherwise {@linkcode NodeUdpTransport} (Deno without the flag, Node.js, Bun).
    *
-   * @default {new UdpTransport({ logger })}
+   * @default {new UdpTransport({ logger }) or new NodeUdpTransport({ logger })}
    */
   readonly transport?: Transport;
   /**
@@ -144,8 +147,12 @@ function checkScheduler(scheduler: Scheduler): Scheduler {
  * @param options Transport, scheduler, random source, logger, DNS resolver.
  * @returns The running node; shut it down (or dispose it) when done.
  * @throws {TypeError} or {RangeError} naming the invalid field (`gossipIntervalMs`, `listenAddr.port`, `seedNodes`, ...).
+<<<<<<< HEAD
  * @throws {Deno.errors.AddrInUse} if the listen address is taken.
  * @throws the signal's reason if `options.signal` is already aborted.
+=======
+ * @throws {Deno.errors.AddrInUse} if the listen address is taken (elsewhere than on Deno, an `Error` named `AddrInUse`).
+>>>>>>> portable
  *
  * @example A node on an in-memory network, on port 0
  * ```ts
@@ -205,7 +212,10 @@ export async function spawnChitchat(
     scheduler,
     logger,
   });
-  const transport = options.transport ?? new UdpTransport({ logger });
+  const transport = options.transport ??
+    (denoListenDatagramAvailable()
+      ? new UdpTransport({ logger })
+      : new NodeUdpTransport({ logger }));
   const socket = await transport.open(listenAddr);
   try {
     let chitchatId = resolved.chitchatId;

@@ -80,8 +80,11 @@ export interface Socket
 }
 
 /**
- * Opens sockets. Implementations: {@linkcode UdpTransport} (real network)
- * and {@linkcode ChannelTransport} (in memory, with faults, for tests and
+ * Opens sockets. Implementations: {@linkcode UdpTransport} (the real
+ * network on `Deno.listenDatagram`), an internal one on `node:dgram` that
+ * `spawnChitchat` picks where `Deno.listenDatagram` is unavailable (Node.js,
+ * Bun, Deno without `--unstable-net`), and `ChannelTransport` from
+ * `@chitchat/chitchat/testing` (in memory, with faults, for tests and
  * simulations).
  *
  * @example

@@ -1,12 +1,18 @@
 // Copyright the chitchat for Deno authors. MIT license.
 /**
  * {@linkcode UdpTransport}: gossip over UDP with `Deno.listenDatagram`
- * (needs `--unstable-net`, or `"unstable": ["net"]` in `deno.json`).
+ * (needs `--unstable-net`, or `"unstable": ["net"]` in `deno.json`; without
+ * them, {@linkcode NodeUdpTransport} does the same on `node:dgram`).
  *
  * @module
  */
 
-import { checkSocketAddress, closedError, receiveUntilClosed } from "./_socket_common.ts";
+import {
+  checkSocketAddress,
+  closedError,
+  denoListenDatagramAvailable,
+  receiveUntilClosed,
+} from "./_socket_common.ts";
 import { DecodeError } from "../core/wire/decode_error.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
@@ -63,9 +69,9 @@ export class UdpTransport implements Transport {
   // deno-lint-ignore require-await -- async turns a throw into a rejection.
   async open(listenAddr: SocketAddress): Promise<Socket> {
     checkSocketAddress(listenAddr, "listenAddr");
-    if (typeof Deno.listenDatagram !== "function") {
+    if (!denoListenDatagramAvailable()) {
       throw new TypeError(
-        'Cannot open a UDP socket: Deno.listenDatagram is unavailable, run with --unstable-net or add "unstable": ["net"] to deno.json',
+        'Cannot open a UDP socket: Deno.listenDatagram is unavailable, run with --unstable-net or add "unstable": ["net"] to deno.json (NodeUdpTransport needs neither)',
       );
     }
     let conn: Deno.DatagramConn;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { checkSocketAddress } from "../runtime/_socket_common.ts";
+import { addrInUseError, checkSocketAddress } from "../runtime/_socket_common.ts";
 import { ChannelSocket, type InFlight, type NetworkPort } from "./_channel_socket.ts";
 import { DecodeError } from "../core/wire/decode_error.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
@@ -283,9 +283,7 @@ export class ChannelTransport implements Transport {
       addr = { hostname: addr.hostname, port: this.#allocatePort(addr.hostname) };
       key = addressKey(addr);
     } else if (this.#sockets.has(key)) {
-      throw new Deno.errors.AddrInUse(
-        `Cannot bind ${formatSocketAddress(addr)}: address already in use`,
-      );
+      throw addrInUseError(`Cannot bind ${formatSocketAddress(addr)}: address already in use`);
     }
     const socket = new ChannelSocket(this.#port, Object.freeze(addr), key, this.#queueCapacity);
     this.#sockets.set(key, socket);
@@ -298,7 +296,7 @@ export class ChannelTransport implements Transport {
       this.#nextPort = port >= 65_535 ? 1_024 : port + 1;
       if (!this.#sockets.has(addressKey({ hostname, port }))) return port;
     }
-    throw new Deno.errors.AddrInUse(`Cannot bind ${hostname}:0: no free port left`);
+    throw addrInUseError(`Cannot bind ${hostname}:0: no free port left`);
   }
 
   /**

@@ -5,7 +5,7 @@
 
 import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import { type Chitchat, type ChitchatMessage, Delta, Digest, type NodeDelta } from "../../mod.ts";
-import { handshake, ManualClock, testId, testNode, wire } from "../_protocol.ts";
+import { handshake, ManualClock, testNode, wire } from "../_protocol.ts";
 import { nodeStateInternals } from "../../lib/core/node_state.ts";
 
 const FAST = { failureDetector: { initialIntervalMs: 100 } };

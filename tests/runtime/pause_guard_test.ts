@@ -35,6 +35,7 @@ class FreezableProcess implements Scheduler, Transport {
 
   async open(listenAddr: SocketAddress): Promise<Socket> {
     const inner = await this.transport.open(listenAddr);
+    // deno-lint-ignore no-this-alias -- the generator method below has its own `this`.
     const process = this;
     return {
       get localAddr(): SocketAddress {

@@ -629,3 +629,35 @@ Deno.test("ChitchatHandle.membershipEvents() sees a peer join and die", async ()
   await reading;
   deepStrictEqual(seen, ["joined node-7041", "dead node-7041"]);
 });
+
+Deno.test("spawnChitchat() without --unstable-net gossips over node:dgram", async () => {
+  // A child Deno without the project's configuration, as an application
+  // importing the library runs: two nodes on port 0 must meet.
+  const module = new URL("../../lib/runtime/spawn_chitchat.ts", import.meta.url).href;
+  const script = `
+    import { spawnChitchat } from ${JSON.stringify(module)};
+    const id = (nodeId) => ({ nodeId, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 0 } });
+    const a = await spawnChitchat({ chitchatId: id("a"), clusterId: "flagless", gossipIntervalMs: 50 });
+    const b = await spawnChitchat({
+      chitchatId: id("b"), clusterId: "flagless", gossipIntervalMs: 50,
+      seedNodes: ["127.0.0.1:" + a.localAddr.port],
+    });
+    const deadline = Date.now() + 5000;
+    while (a.liveNodes().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    console.log(typeof Deno.listenDatagram, a.liveNodes().map((id) => id.nodeId).sort().join(","));
+    await b.shutdown();
+    await a.shutdown();
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-config", "--quiet", script],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const timer = setTimeout(() => child.kill(), 15_000);
+  const output = await child.output();
+  clearTimeout(timer);
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert(output.success, stderr);
+  equal(new TextDecoder().decode(output.stdout).trim(), "undefined a,b");
+});

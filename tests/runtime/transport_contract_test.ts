@@ -1,14 +1,17 @@
 // Copyright the chitchat for Deno authors. MIT license.
-// One contract, every Transport: UdpTransport on 127.0.0.1 and
-// ChannelTransport must behave the same wherever the runtime relies on it.
+// One contract, every Transport: UdpTransport and NodeUdpTransport on
+// 127.0.0.1 and ChannelTransport must behave the same wherever the runtime
+// relies on it.
 
 import { deepStrictEqual, equal, ok as assert, rejects } from "node:assert/strict";
+import { createSocket } from "node:dgram";
 import { ChannelTransport } from "../../lib/testing/channel_transport.ts";
 import { Digest } from "../../lib/core/digest.ts";
 import type { Logger } from "../../lib/core/logger.ts";
 import type { ChitchatMessage } from "../../lib/core/message.ts";
 import { encodeMessage } from "../../lib/core/message_codec.ts";
 import type { SocketAddress } from "../../lib/core/socket_address.ts";
+import { NodeUdpTransport } from "../../lib/runtime/node_udp_transport.ts";
 import type { Socket, Transport } from "../../lib/runtime/transport.ts";
 import { UdpTransport } from "../../lib/runtime/udp_transport.ts";
 import { RecordingLogger, settlesWithin, withTimeout } from "../_deadline.ts";
@@ -22,7 +25,7 @@ interface RawSender extends AsyncDisposable {
 interface TransportFixture {
   readonly name: string;
   create(logger: Logger): Transport;
-  rawSender(transport: Transport): RawSender;
+  rawSender(transport: Transport): Promise<RawSender>;
 }
 
 const LOOPBACK: SocketAddress = { hostname: "127.0.0.1", port: 0 };
@@ -40,7 +43,7 @@ const udpFixture: TransportFixture = {
   rawSender() {
     const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
     const addr = conn.addr as Deno.NetAddr;
-    return {
+    return Promise.resolve({
       addr: { hostname: addr.hostname, port: addr.port },
       async sendBytes(to, bytes) {
         await conn.send(bytes, { transport: "udp", hostname: to.hostname, port: to.port });
@@ -49,6 +52,26 @@ const udpFixture: TransportFixture = {
         conn.close();
         return Promise.resolve();
       },
+    });
+  },
+};
+
+const nodeUdpFixture: TransportFixture = {
+  name: "NodeUdpTransport",
+  create: (logger) => new NodeUdpTransport({ logger }),
+  async rawSender() {
+    const dgram = createSocket("udp4");
+    await new Promise<void>((resolve, reject) => {
+      dgram.once("error", reject);
+      dgram.bind(0, "127.0.0.1", () => resolve());
+    });
+    return {
+      addr: { hostname: "127.0.0.1", port: dgram.address().port },
+      sendBytes: (to, bytes) =>
+        new Promise<void>((resolve, reject) =>
+          dgram.send(bytes, to.port, to.hostname, (error) => error ? reject(error) : resolve())
+        ),
+      [Symbol.asyncDispose]: () => new Promise<void>((resolve) => dgram.close(() => resolve())),
     };
   },
 };
@@ -58,14 +81,14 @@ const channelFixture: TransportFixture = {
   create: (logger) => new ChannelTransport({ logger }),
   rawSender(transport) {
     const network = transport as ChannelTransport;
-    return {
+    return Promise.resolve({
       addr: { hostname: "127.0.0.1", port: 39_999 },
       sendBytes(to, bytes) {
         network.injectDatagram(this.addr, to, bytes);
         return Promise.resolve();
       },
       [Symbol.asyncDispose]: () => Promise.resolve(),
-    };
+    });
   },
 };
 
@@ -169,7 +192,7 @@ function registerContract(fixture: TransportFixture): void {
     "junk is dropped, logged once and counted; the next message arrives",
     async (transport, logger) => {
       await using socket = await transport.open(LOOPBACK);
-      await using raw = fixture.rawSender(transport);
+      await using raw = await fixture.rawSender(transport);
       const junk = new TextEncoder().encode("junk");
       await raw.sendBytes(socket.localAddr, junk);
       await raw.sendBytes(socket.localAddr, encodeMessage(syn("after-junk")));
@@ -213,4 +236,5 @@ function registerContract(fixture: TransportFixture): void {
 }
 
 registerContract(udpFixture);
+registerContract(nodeUdpFixture);
 registerContract(channelFixture);

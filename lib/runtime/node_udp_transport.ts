@@ -1,0 +1,383 @@
+// Copyright the chitchat for Deno authors. MIT license.
+/**
+ * {@linkcode NodeUdpTransport}: gossip over UDP with `node:dgram`, which
+ * Deno (without `--unstable-net`), Node.js and Bun all provide.
+ *
+ * @module
+ */
+
+import { createSocket, type RemoteInfo, type Socket as DgramSocket } from "node:dgram";
+import {
+  checkSocketAddress,
+  closedError,
+  receiveUntilClosed,
+  runtimeError,
+  type RuntimeErrorName,
+} from "./_socket_common.ts";
+import { DecodeError } from "../core/wire/decode_error.ts";
+import { consoleLogger, type Logger } from "../core/logger.ts";
+import type { ChitchatMessage } from "../core/message.ts";
+import { decodeMessage, encodeMessage } from "../core/message_codec.ts";
+import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
+import {
+  canonicalSocketAddress,
+  formatSocketAddress,
+  type SocketAddress,
+} from "../core/socket_address.ts";
+import type { Socket, SocketMetrics, Transport } from "./transport.ts";
+
+/**
+ * The real network through `node:dgram`: one UDP socket per node,
+ * datagrams of at most 65,507 bytes, IPv4 or IPv6 (an IPv6 literal such as
+ * `"::"` or `"::1"` opens an IPv6 socket). It behaves like
+ * {@linkcode UdpTransport} and needs no flag on Deno, so
+ * {@linkcode spawnChitchat} uses it wherever `Deno.listenDatagram` is not
+ * available (Deno without `--unstable-net`, Node.js, Bun).
+ *
+ * `node:dgram` reads datagrams as fast as they come, so the socket keeps
+ * up to `receiveQueueBytes` (8 MiB) of them waiting for `receive()`;
+ * beyond that, new ones are dropped (counted in `datagramsDropped`, with
+ * one warning per overflow), as a full kernel buffer would. It asks the
+ * kernel for a 4 MiB receive buffer (capped by `net.core.rmem_max` on
+ * Linux; Deno's `node:dgram` keeps the system default) so bursts survive a
+ * busy event loop.
+ * Send failures on an open socket concern one datagram only: they are
+ * swallowed and counted in `sendErrors`.
+ */
+export class NodeUdpTransport implements Transport {
+  readonly #logger: Logger;
+  readonly #receiveQueueBytes: number;
+
+  /**
+   * Creates a `node:dgram` transport.
+   *
+   * @param options `logger`: where dropped datagrams and swallowed network
+   * errors are reported (default: `consoleLogger("warn")`);
+   * `receiveQueueBytes`: how many bytes of received datagrams may wait for
+   * `receive()` on one socket, each counted with 128 bytes of bookkeeping,
+   * before new ones are dropped (default: 8 MiB; at least 65,636, one full
+   * datagram).
+   * @throws {RangeError} if `receiveQueueBytes` is not an integer of at least 65,636.
+   */
+  constructor(options: { readonly logger?: Logger; readonly receiveQueueBytes?: number } = {}) {
+    this.#logger = options.logger ?? consoleLogger("warn");
+    const queueBytes = options.receiveQueueBytes ?? DEFAULT_RECEIVE_QUEUE_BYTES;
+    if (!Number.isSafeInteger(queueBytes) || queueBytes < MIN_RECEIVE_QUEUE_BYTES) {
+      throw new RangeError(
+        `Invalid receiveQueueBytes: ${queueBytes} is not an integer of at least ${MIN_RECEIVE_QUEUE_BYTES}`,
+      );
+    }
+    this.#receiveQueueBytes = queueBytes;
+  }
+
+  /**
+   * Binds a UDP socket.
+   *
+   * @param listenAddr An IP literal (or host name) and a port; port 0 picks a free port.
+   * @returns The open socket; its `localAddr` holds the port actually bound.
+   * @throws {TypeError} if the address is malformed.
+   * @throws {RangeError} if the port is not an integer in `[0, 65535]`.
+   * @throws {Deno.errors.AddrInUse} if the address is taken (on Node.js and Bun, an `Error` named `AddrInUse`; likewise `AddrNotAvailable` for an address of no local interface, `PermissionDenied` for a privileged port).
+   */
+  async open(listenAddr: SocketAddress): Promise<Socket> {
+    checkSocketAddress(listenAddr, "listenAddr");
+    const dgram = createSocket({ type: listenAddr.hostname.includes(":") ? "udp6" : "udp4" });
+    try {
+      await bind(dgram, listenAddr);
+    } catch (error) {
+      await closeQuietly(dgram);
+      // The errors Deno's own sockets raise, so callers match one class
+      // (or one name) whichever UDP transport is in use.
+      const code = (error as { code?: unknown } | null)?.code;
+      const known = BIND_ERRORS.find(([errno]) => errno === code);
+      if (known === undefined) throw error;
+      const [, name, reason] = known;
+      throw runtimeError(
+        name,
+        `Cannot bind ${formatSocketAddress(listenAddr)}/UDP for gossip: ${reason}`,
+        error,
+      );
+    }
+    try {
+      dgram.setRecvBufferSize(RECEIVE_BUFFER_REQUEST_BYTES);
+    } catch (error) {
+      // Not every runtime lets a socket grow its buffer; the default works, just with less slack.
+      this.#logger.debug("Kept the default UDP receive buffer size", {
+        error: errorMessage(error),
+      });
+    }
+    return new NodeUdpSocket(dgram, this.#logger, this.#receiveQueueBytes);
+  }
+}
+
+const BIND_ERRORS: readonly (readonly [string, RuntimeErrorName, string])[] = [
+  ["EADDRINUSE", "AddrInUse", "address already in use"],
+  ["EADDRNOTAVAIL", "AddrNotAvailable", "address not available"],
+  ["EACCES", "PermissionDenied", "permission denied"],
+  ["EPERM", "PermissionDenied", "permission denied"],
+];
+
+const RECEIVE_BUFFER_REQUEST_BYTES = 4 * 1024 * 1024;
+
+// What may wait for receive() is bounded, since node:dgram offers no way to
+// stop reading and a peer (or a flood) can send faster than we decode. The
+// per-datagram charge keeps a flood of tiny datagrams bounded too.
+const DEFAULT_RECEIVE_QUEUE_BYTES = 8 * 1024 * 1024;
+const QUEUE_ENTRY_OVERHEAD_BYTES = 128;
+const MIN_RECEIVE_QUEUE_BYTES = MAX_DATAGRAM_BYTES + 1 + QUEUE_ENTRY_OVERHEAD_BYTES;
+
+function bind(dgram: DgramSocket, addr: SocketAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    dgram.once("error", onError);
+    // exclusive: the socket is never shared with cluster workers; without
+    // reuseAddr a taken address fails with EADDRINUSE, as Deno's does.
+    dgram.bind({ address: addr.hostname, port: addr.port, exclusive: true }, () => {
+      dgram.off("error", onError);
+      resolve();
+    });
+  });
+}
+
+function closeQuietly(dgram: DgramSocket): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      dgram.close(() => resolve());
+    } catch {
+      // Never bound or already closed: nothing to release.
+      resolve();
+    }
+  });
+}
+
+// Receive errors that say "a datagram did not make it" rather than "this
+// socket is unusable".
+const TRANSIENT_RECEIVE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "ENETDOWN",
+  "ENOBUFS",
+  "ENOMEM",
+  "EAGAIN",
+  "EWOULDBLOCK",
+  "EINTR",
+  "EMSGSIZE",
+]);
+
+// A socket reporting nothing but transient errors this many times in a row
+// is treated as broken, so a dead interface cannot log forever.
+const MAX_CONSECUTIVE_RECEIVE_ERRORS = 1_000;
+
+type MutableSocketMetrics = { -readonly [K in keyof SocketMetrics]: SocketMetrics[K] };
+
+interface Waiter {
+  resolve(received: readonly [SocketAddress, ChitchatMessage]): void;
+  reject(error: unknown): void;
+}
+
+class NodeUdpSocket implements Socket {
+  readonly localAddr: SocketAddress;
+  readonly #dgram: DgramSocket;
+  readonly #logger: Logger;
+  readonly #maxQueuedBytes: number;
+  readonly #metrics: MutableSocketMetrics = {
+    messagesSent: 0,
+    bytesSent: 0,
+    messagesReceived: 0,
+    bytesReceived: 0,
+    datagramsDropped: 0,
+    sendErrors: 0,
+  };
+  readonly #queue: { readonly from: SocketAddress; readonly bytes: Uint8Array }[] = [];
+  #queuedBytes = 0;
+  #overflowing = false;
+  readonly #waiters: Waiter[] = [];
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #failure: Error | undefined;
+  #consecutiveErrors = 0;
+
+  constructor(dgram: DgramSocket, logger: Logger, maxQueuedBytes: number) {
+    this.#dgram = dgram;
+    this.#logger = logger;
+    this.#maxQueuedBytes = maxQueuedBytes;
+    const addr = dgram.address();
+    this.localAddr = Object.freeze(
+      canonicalSocketAddress({ hostname: addr.address, port: addr.port }),
+    );
+    dgram.on("message", (data: Uint8Array, rinfo: RemoteInfo) => this.#onDatagram(data, rinfo));
+    dgram.on("error", (error: Error) => this.#onError(error));
+  }
+
+  get metrics(): SocketMetrics {
+    return { ...this.#metrics };
+  }
+
+  #onDatagram(data: Uint8Array, rinfo: RemoteInfo): void {
+    if (this.#closed) return;
+    this.#consecutiveErrors = 0;
+    const charge = data.length + QUEUE_ENTRY_OVERHEAD_BYTES;
+    if (this.#queuedBytes + charge > this.#maxQueuedBytes) {
+      this.#metrics.datagramsDropped++;
+      if (!this.#overflowing) {
+        this.#overflowing = true;
+        this.#logger.warn("Dropping datagrams: the receive queue is full", {
+          queuedBytes: this.#queuedBytes,
+          limitBytes: this.#maxQueuedBytes,
+        });
+      }
+      return;
+    }
+    this.#overflowing = false;
+    // Decoded messages may keep views of their bytes: a datagram sharing a
+    // larger buffer (Deno's node:dgram reuses 64 KiB ones) is copied, so it
+    // pins only itself.
+    const bytes = data.byteOffset === 0 && data.buffer.byteLength === data.length
+      ? new Uint8Array(data.buffer, 0, data.length)
+      : new Uint8Array(data);
+    const from = canonicalSocketAddress({ hostname: rinfo.address, port: rinfo.port });
+    this.#queue.push({ from, bytes });
+    this.#queuedBytes += charge;
+    this.#deliver();
+  }
+
+  #onError(error: Error): void {
+    if (this.#closed) return;
+    // Bun reports an ICMP "port unreachable" for an earlier datagram as a
+    // receive error (`recvmsg ECONNREFUSED`): such errors concern one
+    // datagram, unless nothing else ever comes.
+    const code = (error as { code?: unknown }).code;
+    if (
+      typeof code === "string" && TRANSIENT_RECEIVE_CODES.has(code) &&
+      ++this.#consecutiveErrors < MAX_CONSECUTIVE_RECEIVE_ERRORS
+    ) {
+      this.#logger.debug("Swallowed a transient receive error", { error: errorMessage(error) });
+      return;
+    }
+    // Any other error reported on the socket itself (not a send callback)
+    // means it is unusable: end every receive, as a broken Deno socket does.
+    this.#failure = new Error(
+      `UDP socket ${formatSocketAddress(this.localAddr)} failed: ${errorMessage(error)}`,
+      { cause: error },
+    );
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(this.#failure);
+  }
+
+  // Hands queued datagrams to waiting receivers, dropping undecodable ones.
+  #deliver(): void {
+    while (this.#waiters.length > 0 && this.#queue.length > 0) {
+      const { from, bytes } = this.#queue.shift()!;
+      this.#queuedBytes -= bytes.length + QUEUE_ENTRY_OVERHEAD_BYTES;
+      const message = this.#decode(from, bytes);
+      if (message === undefined) continue;
+      this.#metrics.messagesReceived++;
+      this.#metrics.bytesReceived += bytes.length;
+      this.#waiters.shift()!.resolve([from, message]);
+    }
+  }
+
+  #decode(from: SocketAddress, bytes: Uint8Array): ChitchatMessage | undefined {
+    let reason: string;
+    if (bytes.length > MAX_DATAGRAM_BYTES) {
+      reason = `Datagram of more than ${MAX_DATAGRAM_BYTES} bytes`;
+    } else {
+      try {
+        return decodeMessage(bytes);
+      } catch (error) {
+        // decodeMessage throws DecodeError only, but whatever a datagram
+        // triggers must never end the receive loop.
+        reason = error instanceof DecodeError ? error.message : errorMessage(error);
+      }
+    }
+    this.#metrics.datagramsDropped++;
+    this.#logger.warn("Dropped an undecodable datagram", {
+      from: formatSocketAddress(from),
+      reason,
+      bytes: bytes.length,
+    });
+    return undefined;
+  }
+
+  send(to: SocketAddress, message: ChitchatMessage): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError(this.localAddr));
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeMessage(message);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (bytes.length > MAX_DATAGRAM_BYTES) {
+      return Promise.reject(
+        new RangeError(
+          `Cannot send message: ${bytes.length} bytes exceed the ${MAX_DATAGRAM_BYTES}-byte datagram limit`,
+        ),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const done = (error: Error | null) => {
+        if (error === null || error === undefined) {
+          this.#metrics.messagesSent++;
+          this.#metrics.bytesSent += bytes.length;
+        } else if (this.#closed) {
+          reject(closedError(this.localAddr, error));
+          return;
+        } else {
+          // The socket stays usable after a failed send (refused, unreachable,
+          // wrong address family, no buffer space): count it, keep gossiping.
+          this.#metrics.sendErrors++;
+          this.#logger.debug("Swallowed a send error", {
+            to: formatSocketAddress(to),
+            error: errorMessage(error),
+          });
+        }
+        resolve();
+      };
+      try {
+        this.#dgram.send(bytes, to.port, to.hostname, done);
+      } catch (error) {
+        if (this.#closed) reject(closedError(this.localAddr, error));
+        else done(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+  }
+
+  receive(): Promise<readonly [SocketAddress, ChitchatMessage]> {
+    if (this.#closed) return Promise.reject(closedError(this.localAddr));
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+      this.#deliver();
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closed = true;
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
+    const error = closedError(this.localAddr);
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+    this.#closing = closeQuietly(this.#dgram);
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Whether `close()` was called. */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<readonly [SocketAddress, ChitchatMessage]> {
+    return receiveUntilClosed(this);
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

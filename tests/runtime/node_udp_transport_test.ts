@@ -1,0 +1,140 @@
+// Copyright the chitchat for Deno authors. MIT license.
+// What only NodeUdpTransport does (the shared behaviour is in
+// transport_contract_test.ts): IPv6, full-size datagrams, swallowed send
+// errors, and the bounded receive queue.
+
+import { deepStrictEqual, equal, rejects, throws } from "node:assert/strict";
+import { createSocket } from "node:dgram";
+import { Digest } from "../../lib/core/digest.ts";
+import { encodeMessage } from "../../lib/core/message_codec.ts";
+import { NodeUdpTransport } from "../../lib/runtime/node_udp_transport.ts";
+import { pollUntil, RecordingLogger, settlesWithin, withTimeout } from "../_deadline.ts";
+
+const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
+
+async function ipv6Available(): Promise<boolean> {
+  const socket = createSocket("udp6");
+  const bound = await new Promise<boolean>((resolve) => {
+    socket.once("error", () => resolve(false));
+    socket.bind(0, "::1", () => resolve(true));
+  });
+  await new Promise<void>((resolve) => {
+    try {
+      socket.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+  return bound;
+}
+
+Deno.test({
+  name: "NodeUdpTransport carries messages over IPv6",
+  ignore: !(await ipv6Available()),
+  async fn() {
+    const transport = new NodeUdpTransport({ logger: new RecordingLogger() });
+    await using a = await transport.open({ hostname: "0:0:0:0:0:0:0:1", port: 0 });
+    await using b = await transport.open({ hostname: "::1", port: 0 });
+    equal(a.localAddr.hostname, "::1");
+    await a.send(b.localAddr, { type: "syn", clusterId: "v6", digest: Digest.empty });
+    const [from, message] = await withTimeout(b.receive(), 2_000, "IPv6 message");
+    deepStrictEqual(from, a.localAddr);
+    equal(message.type === "syn" && message.clusterId, "v6");
+  },
+});
+
+Deno.test("NodeUdpTransport delivers a datagram of exactly 65,507 bytes", async () => {
+  const transport = new NodeUdpTransport({ logger: new RecordingLogger() });
+  await using a = await transport.open(LOOPBACK);
+  await using b = await transport.open(LOOPBACK);
+  // 4 header bytes, 2 for the empty digest, 2 for the cluster id length.
+  const clusterId = "c".repeat(65_507 - 8);
+  const message = { type: "syn", clusterId, digest: Digest.empty } as const;
+  equal(encodeMessage(message).length, 65_507);
+  await a.send(b.localAddr, message);
+  const [, received] = await withTimeout(b.receive(), 2_000, "full-size datagram");
+  equal(received.type === "syn" && received.clusterId.length, clusterId.length);
+  equal(b.metrics.bytesReceived, 65_507);
+});
+
+Deno.test("NodeUdpTransport swallows and counts a failed send", async () => {
+  const logger = new RecordingLogger();
+  await using socket = await new NodeUdpTransport({ logger }).open(LOOPBACK);
+  // An IPv4 socket cannot reach an IPv6 address: a per-datagram failure.
+  await socket.send({ hostname: "::1", port: 9 }, {
+    type: "syn",
+    clusterId: "x",
+    digest: Digest.empty,
+  });
+  equal(socket.metrics.sendErrors, 1);
+  equal(socket.metrics.messagesSent, 0);
+  equal(logger.atLeast("warn").length, 0);
+});
+
+Deno.test("NodeUdpTransport reports the address already in use", async () => {
+  const transport = new NodeUdpTransport({ logger: new RecordingLogger() });
+  await using socket = await transport.open(LOOPBACK);
+  await rejects(
+    transport.open(socket.localAddr),
+    (error: unknown) =>
+      error instanceof Deno.errors.AddrInUse &&
+      error.message ===
+        `Cannot bind 127.0.0.1:${socket.localAddr.port}/UDP for gossip: address already in use`,
+  );
+});
+
+Deno.test("NodeUdpTransport reports an address of no local interface as not available", async () => {
+  const transport = new NodeUdpTransport({ logger: new RecordingLogger() });
+  // TEST-NET-3 (RFC 5737): assigned to no interface here.
+  await rejects(
+    transport.open({ hostname: "203.0.113.7", port: 0 }),
+    (error: unknown) =>
+      error instanceof Deno.errors.AddrNotAvailable &&
+      error.message === "Cannot bind 203.0.113.7:0/UDP for gossip: address not available",
+  );
+});
+
+Deno.test("NodeUdpTransport refuses a malformed listen address", async () => {
+  const transport = new NodeUdpTransport({ logger: new RecordingLogger() });
+  await rejects(transport.open({ hostname: "127.0.0.1", port: 65_536 }), RangeError);
+  await rejects(transport.open({ hostname: "127.0.0.1", port: -1 }), RangeError);
+  await rejects(transport.open({ hostname: "", port: 0 }), TypeError);
+});
+
+Deno.test("NodeUdpTransport refuses a receive queue smaller than one datagram", () => {
+  throws(() => new NodeUdpTransport({ receiveQueueBytes: 65_635 }), RangeError);
+  throws(() => new NodeUdpTransport({ receiveQueueBytes: 1e6 + 0.5 }), RangeError);
+  new NodeUdpTransport({ receiveQueueBytes: 65_636 });
+});
+
+Deno.test("NodeUdpTransport drops what overflows the receive queue, says so once, and recovers", async () => {
+  const logger = new RecordingLogger();
+  const transport = new NodeUdpTransport({ logger, receiveQueueBytes: 65_636 });
+  await using receiver = await transport.open(LOOPBACK);
+  await using sender = await transport.open(LOOPBACK);
+  // Each datagram is charged its size plus 128 bytes: 58 of 1,000 bytes
+  // fit. The 70 sent fit the kernel's default buffer, so only the queue drops.
+  const message = { type: "syn", clusterId: "f".repeat(1_000 - 8), digest: Digest.empty } as const;
+  equal(encodeMessage(message).length, 1_000);
+  const sent = 70;
+  const kept = 58;
+  for (let i = 0; i < sent; i++) await sender.send(receiver.localAddr, message);
+  await pollUntil(() => receiver.metrics.datagramsDropped === sent - kept, {
+    timeoutMs: 2_000,
+    label: `${sent - kept} datagrams dropped`,
+  });
+  for (let i = 0; i < kept; i++) {
+    await withTimeout(receiver.receive(), 2_000, `queued datagram ${i}`);
+  }
+  const afterDrain = receiver.receive();
+  equal(await settlesWithin(afterDrain, 100), false, `more than ${kept} datagrams were kept`);
+  await sender.send(receiver.localAddr, { type: "syn", clusterId: "after", digest: Digest.empty });
+  const [, last] = await withTimeout(afterDrain, 2_000, "a datagram after the overflow");
+  equal(last.type === "syn" && last.clusterId, "after");
+  equal(receiver.metrics.messagesReceived, kept + 1);
+  equal(receiver.metrics.datagramsDropped, sent - kept);
+  const overflowWarnings = logger.atLeast("warn").filter((entry) =>
+    entry.message === "Dropping datagrams: the receive queue is full"
+  );
+  equal(overflowWarnings.length, 1);
+});
