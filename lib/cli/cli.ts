@@ -302,7 +302,8 @@ interface FlagParseConfig {
 function parseFlags(args: readonly string[]): ReturnType<typeof parseArgs<FlagParseConfig>> {
   try {
     return parseArgs<FlagParseConfig>({
-      args: [...args],
+      // `deno task node -- --listen ...` passes the `--` on: skip it.
+      args: args[0] === "--" ? args.slice(1) : [...args],
       options: FLAGS,
       strict: true,
       allowPositionals: false,

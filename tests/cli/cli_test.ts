@@ -3,10 +3,10 @@
 // talking over real UDP with their HTTP APIs, busy ports, and a real
 // subprocess stopped by SIGTERM and SIGINT.
 
-import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import denoJson from "../../deno.json" with { type: "json" };
-import { type CliNodeConfig, main, parseCliArgs } from "../../lib/cli/cli.ts";
+import { type CliNodeConfig, CliUsageError, main, parseCliArgs } from "../../lib/cli/cli.ts";
 import type { ClusterStateJson } from "../../lib/cli/http_api.ts";
 
 // Deno 2.9 runs tests without its sanitizers unless asked; these tests ask,
@@ -522,3 +522,10 @@ Deno.test(
     );
   },
 );
+
+Deno.test("parseCliArgs() skips a leading -- (deno task node -- --listen ...)", () => {
+  const command = parseCliArgs(["--", "--listen", "127.0.0.1:7300"]);
+  equal(command.kind, "run");
+  if (command.kind === "run") equal(command.node.listenAddr.port, 7300);
+  throws(() => parseCliArgs(["--listen", "127.0.0.1:1", "--", "x"]), CliUsageError);
+});
