@@ -235,7 +235,8 @@ Deno.test(
       [["--bogus"], "unknown option --bogus (see --help)"],
       [["-x"], "unknown option -x (see --help)"],
       [["extra"], 'unexpected argument "extra" (see --help)'],
-      [["--", "--listen"], 'unexpected argument "--listen" (see --help)'],
+      [["--", "--listen"], "missing value for --listen"],
+      [["--", "--", "--listen"], 'unexpected argument "--listen" (see --help)'],
       [["--listen"], "missing value for --listen"],
       [
         ["--listen", "--seed", "127.0.0.1:1"],
