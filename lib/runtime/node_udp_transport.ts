@@ -24,6 +24,7 @@ import {
   formatSocketAddress,
   type SocketAddress,
 } from "../core/socket_address.ts";
+import { DropLog } from "./_drop_log.ts";
 import type { Socket, SocketMetrics, Transport } from "./transport.ts";
 
 /**
@@ -182,6 +183,7 @@ class NodeUdpSocket implements Socket {
   readonly localAddr: SocketAddress;
   readonly #dgram: DgramSocket;
   readonly #logger: Logger;
+  readonly #drops: DropLog;
   readonly #maxQueuedBytes: number;
   readonly #metrics: MutableSocketMetrics = {
     messagesSent: 0,
@@ -203,6 +205,7 @@ class NodeUdpSocket implements Socket {
   constructor(dgram: DgramSocket, logger: Logger, maxQueuedBytes: number) {
     this.#dgram = dgram;
     this.#logger = logger;
+    this.#drops = new DropLog(logger, () => performance.now());
     this.#maxQueuedBytes = maxQueuedBytes;
     const addr = dgram.address();
     this.localAddr = Object.freeze(
@@ -293,11 +296,7 @@ class NodeUdpSocket implements Socket {
       }
     }
     this.#metrics.datagramsDropped++;
-    this.#logger.warn("Dropped an undecodable datagram", {
-      from: formatSocketAddress(from),
-      reason,
-      bytes: bytes.length,
-    });
+    this.#drops.record(from, reason, bytes.length);
     return undefined;
   }
 
@@ -356,6 +355,7 @@ class NodeUdpSocket implements Socket {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
+    this.#drops.flush();
     this.#queue.length = 0;
     this.#queuedBytes = 0;
     const error = closedError(this.localAddr);

@@ -23,6 +23,7 @@ import {
   formatSocketAddress,
   type SocketAddress,
 } from "../core/socket_address.ts";
+import { DropLog } from "./_drop_log.ts";
 import type { Socket, SocketMetrics, Transport } from "./transport.ts";
 
 /**
@@ -143,6 +144,7 @@ class UdpSocket implements Socket {
   readonly localAddr: SocketAddress;
   readonly #conn: Deno.DatagramConn;
   readonly #logger: Logger;
+  readonly #drops: DropLog;
   readonly #metrics: MutableSocketMetrics = {
     messagesSent: 0,
     bytesSent: 0,
@@ -158,6 +160,7 @@ class UdpSocket implements Socket {
   constructor(conn: Deno.DatagramConn, logger: Logger) {
     this.#conn = conn;
     this.#logger = logger;
+    this.#drops = new DropLog(logger, () => performance.now());
     const addr = conn.addr as Deno.NetAddr;
     this.localAddr = Object.freeze(canonicalSocketAddress(addr));
   }
@@ -244,17 +247,14 @@ class UdpSocket implements Socket {
       }
     }
     this.#metrics.datagramsDropped++;
-    this.#logger.warn("Dropped an undecodable datagram", {
-      from: formatSocketAddress(from),
-      reason,
-      bytes: bytes.length,
-    });
+    this.#drops.record(from, reason, bytes.length);
     return undefined;
   }
 
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    this.#drops.flush();
     try {
       this.#conn.close();
     } catch (error) {

@@ -13,6 +13,7 @@ import { DecodeError } from "../core/wire/decode_error.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
 import { decodeMessage, messageByteLength } from "../core/message_codec.ts";
+import { DropLog } from "../runtime/_drop_log.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
 import { type RandomSource, systemRandom } from "../core/random.ts";
 import { type Scheduler, systemScheduler } from "../runtime/scheduler.ts";
@@ -221,6 +222,7 @@ export class ChannelTransport implements Transport {
   readonly #scheduler: Scheduler;
   readonly #random: RandomSource;
   readonly #logger: Logger;
+  readonly #drops: DropLog;
   readonly #mtu: number;
   readonly #queueCapacity: number;
   readonly #sockets = new Map<string, ChannelSocket>();
@@ -248,6 +250,7 @@ export class ChannelTransport implements Transport {
     this.#scheduler = options.scheduler ?? systemScheduler;
     this.#random = options.random ?? systemRandom;
     this.#logger = options.logger ?? consoleLogger("warn");
+    this.#drops = new DropLog(this.#logger, () => this.#scheduler.now());
     const mtu = options.mtu ?? MAX_DATAGRAM_BYTES;
     if (!Number.isInteger(mtu) || mtu < 4) {
       throw new RangeError(`Invalid mtu: ${mtu} must be an integer of at least 4 bytes`);
@@ -461,11 +464,11 @@ export class ChannelTransport implements Transport {
     } catch (error) {
       this.#countDropped(fromKey, bytes.length);
       target.dropUndecodable();
-      this.#logger.warn("Dropped an undecodable datagram", {
-        from: formatSocketAddress(canonicalSocketAddress(from)),
-        reason: error instanceof Error ? error.message : String(error),
-        bytes: bytes.length,
-      });
+      this.#drops.record(
+        canonicalSocketAddress(from),
+        error instanceof Error ? error.message : String(error),
+        bytes.length,
+      );
       return;
     }
     this.#arrive(
