@@ -290,12 +290,13 @@ Deno.test("ChannelTransport injectDatagram() delivers valid bytes and drops junk
   equal(b.metrics.datagramsDropped, 2);
   equal(transport.stats().messagesDropped, 3);
   equal(transport.stats().messagesDelivered, 1);
+  // The first drop is logged at once; the next is summed up with later ones.
   const warnings = logger.atLeast("warn");
-  equal(warnings.length, 2);
   deepStrictEqual(warnings.map((line) => [line.message, line.fields?.from, line.fields?.bytes]), [
     ["Dropped an undecodable datagram", "[::5]:9", 3],
-    ["Dropped an undecodable datagram", "[::5]:9", 65],
   ]);
+  await b.close();
+  equal(logger.atLeast("warn").length, 1);
   throws(
     () => transport.injectDatagram(from, b.localAddr, [1, 2] as unknown as Uint8Array),
     TypeError,
