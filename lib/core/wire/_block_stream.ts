@@ -4,14 +4,11 @@
 
 import { zstdDecompressSync } from "node:zlib";
 import type { ByteReader } from "./_binary.ts";
-import { MAX_BLOCK_CONTENT_BYTES } from "./wire_sizes.ts";
-
-/**
- * Cap on a whole decompressed delta. A datagram of tiny zstd frames could
- * otherwise expand to hundreds of megabytes; reference writers produce at
- * most about a megabyte, so 16 MiB leaves a wide margin.
- */
-export const MAX_DELTA_STREAM_BYTES = 16 * 1024 * 1024;
+import {
+  MAX_BLOCK_CONTENT_BYTES,
+  MAX_FRAME_WINDOW_BYTES,
+  MAX_INFLATED_DELTA_BYTES,
+} from "./wire_sizes.ts";
 
 const ZSTD_MAGIC = 0xfd2fb528;
 
@@ -27,10 +24,11 @@ export function readBlockStream(reader: ByteReader): Uint8Array {
     const length = reader.u16("block length");
     const payloadOffset = reader.pos;
     const payload = reader.view(length, tag === 1 ? "compressed block" : "stored block");
-    const content = tag === 2 ? payload : decompressBlock(reader, payload, payloadOffset);
+    const room = MAX_INFLATED_DELTA_BYTES - total;
+    const content = tag === 2 ? payload : decompressBlock(reader, payload, payloadOffset, room);
     total += content.length;
-    if (total > MAX_DELTA_STREAM_BYTES) {
-      reader.fail(`Delta decompresses to more than ${MAX_DELTA_STREAM_BYTES} bytes`, tagOffset);
+    if (total > MAX_INFLATED_DELTA_BYTES) {
+      reader.fail(`Delta decompresses to more than ${MAX_INFLATED_DELTA_BYTES} bytes`, tagOffset);
     }
     if (content.length > 0) parts.push(content);
   }
@@ -49,6 +47,7 @@ function decompressBlock(
   reader: ByteReader,
   payload: Uint8Array,
   payloadOffset: number,
+  room: number,
 ): Uint8Array {
   if (payload.length === 0) reader.fail("Empty compressed block", payloadOffset);
   const frames: Uint8Array[] = [];
@@ -58,14 +57,23 @@ function decompressBlock(
     const frame = scanFrame(payload, pos);
     if (typeof frame === "string") reader.fail(`Invalid zstd frame: ${frame}`, payloadOffset + pos);
     if (!frame.skippable) {
-      const budget = MAX_BLOCK_CONTENT_BYTES - produced;
+      // Never inflate past what the delta as a whole may still hold.
+      const budget = Math.min(MAX_BLOCK_CONTENT_BYTES - produced, room - produced + 1);
+      if (budget <= 0) {
+        reader.fail(
+          `Delta decompresses to more than ${MAX_INFLATED_DELTA_BYTES} bytes`,
+          payloadOffset + pos,
+        );
+      }
       let content: Uint8Array;
       try {
         content = zstdDecompressSync(payload.subarray(pos, frame.end), { maxOutputLength: budget });
       } catch (error) {
         if (error instanceof RangeError) {
           reader.fail(
-            `Compressed block decompresses to more than ${MAX_BLOCK_CONTENT_BYTES} bytes`,
+            budget < MAX_BLOCK_CONTENT_BYTES - produced
+              ? `Delta decompresses to more than ${MAX_INFLATED_DELTA_BYTES} bytes`
+              : `Compressed block decompresses to more than ${MAX_BLOCK_CONTENT_BYTES} bytes`,
             payloadOffset + pos,
           );
         }
@@ -127,6 +135,15 @@ function scanFrame(bytes: Uint8Array, start: number): FrameExtent | string {
   const fcsBytes = fcsFlag === 0 ? (singleSegment ? 1 : 0) : [0, 2, 4, 8][fcsFlag];
   const headerRest = (singleSegment ? 0 : 1) + dictIdBytes + fcsBytes;
   if (pos + headerRest > bytes.length) return "truncated frame header";
+  if (!singleSegment) {
+    // Window_Descriptor: 2^(10 + exponent) plus mantissa eighths of it.
+    const descriptorByte = bytes[pos];
+    const base = 2 ** (10 + (descriptorByte >>> 3));
+    const window = base + (base / 8) * (descriptorByte & 7);
+    if (window > MAX_FRAME_WINDOW_BYTES) {
+      return `window of ${window} bytes exceeds ${MAX_FRAME_WINDOW_BYTES}`;
+    }
+  }
   pos += (singleSegment ? 0 : 1) + dictIdBytes;
   let contentSize: number | undefined;
   if (fcsBytes > 0) {
@@ -134,6 +151,10 @@ function scanFrame(bytes: Uint8Array, start: number): FrameExtent | string {
     for (let i = fcsBytes - 1; i >= 0; i--) value = value * 256 + bytes[pos + i];
     contentSize = fcsBytes === 2 ? value + 256 : value;
     pos += fcsBytes;
+    // A single-segment frame's window is its content size: both are bounded here.
+    if (contentSize > MAX_BLOCK_CONTENT_BYTES) {
+      return `content size of ${contentSize} bytes exceeds ${MAX_BLOCK_CONTENT_BYTES}`;
+    }
   }
   for (;;) {
     if (pos + 3 > bytes.length) return "truncated block header";

@@ -10,6 +10,7 @@ import {
   BLOCK_HEADER_BYTES,
   BLOCK_THRESHOLD_BYTES,
   END_OF_STREAM_BYTES,
+  MAX_DELTA_OPERATION_BYTES,
   nodeOpBytes,
   SET_MAX_VERSION_OP_BYTES,
   worstBlockStreamBytes,
@@ -17,6 +18,10 @@ import {
 
 export class DeltaWriter {
   readonly #budgetBytes: number;
+  // Operations written so far, against MAX_DELTA_OPERATION_BYTES (only for
+  // deltas cut to a datagram: a delta built by hand is written whole).
+  #operationBytes = 0;
+  readonly #operationLimit: number;
   readonly #threshold: number;
   #output: Uint8Array;
   #outputLength = 0;
@@ -27,6 +32,7 @@ export class DeltaWriter {
   /** @param budgetBytes Budget of the whole block stream in bytes (`Infinity`: no limit). */
   constructor(budgetBytes: number) {
     this.#budgetBytes = budgetBytes;
+    this.#operationLimit = Number.isFinite(budgetBytes) ? MAX_DELTA_OPERATION_BYTES : Infinity;
     this.#threshold = Math.max(1, Math.min(BLOCK_THRESHOLD_BYTES, Math.floor(budgetBytes)));
     this.#output = new Uint8Array(1024);
     this.#pending = new Uint8Array(2 * this.#threshold + 64);
@@ -40,12 +46,14 @@ export class DeltaWriter {
 
   /** Whether `length` more bytes of operations would keep the stream within the budget. */
   fits(length: number): boolean {
-    return this.#boundWith(length) <= this.#budgetBytes;
+    return this.#boundWith(length) <= this.#budgetBytes &&
+      this.#operationBytes + length <= this.#operationLimit;
   }
 
   /** Appends operation bytes (no budget check: call `fits` first). */
   append(bytes: Uint8Array, start: number, end: number): void {
     const length = end - start;
+    this.#operationBytes += length;
     this.#reservePending(length);
     const pending = this.#pending;
     let at = this.#pendingLength;

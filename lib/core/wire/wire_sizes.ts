@@ -60,6 +60,29 @@ export const END_OF_STREAM_BYTES = 1;
 export const MAX_BLOCK_CONTENT_BYTES = 0xffff;
 
 /**
+ * Largest zstd window accepted in a block's frame: the smallest power of
+ * two that holds a whole block (a compressor sizes its window to the
+ * content). A frame declaring more (up to terabytes) is refused before the
+ * decompressor allocates it.
+ */
+export const MAX_FRAME_WINDOW_BYTES = 0x10000;
+
+/**
+ * Operations one delta may carry when it is built for a datagram. Real
+ * key-values compress two to five times, so a 64 KB datagram carries a few
+ * hundred KB of them; only degenerate values (long runs of one character)
+ * come near this, and are cut here so that every peer can read them back.
+ */
+export const MAX_DELTA_OPERATION_BYTES = 1024 * 1024;
+
+/**
+ * Operations a received delta may inflate to: twice what our writer sends.
+ * It bounds the CPU and memory one datagram can cost (the cap was 16 MiB,
+ * reached by a 7 KB datagram of bombs at 47 ms of CPU).
+ */
+export const MAX_INFLATED_DELTA_BYTES = 2 * MAX_DELTA_OPERATION_BYTES;
+
+/**
  * Bytes of one digest line.
  *
  * @param idBytes Wire size of the node's id.
