@@ -542,7 +542,7 @@ async function runNode(
             stderr(`chitchat: HTTP request failed: ${describeError(error)}`);
             return Response.json({ error: "Internal error" }, { status: 500 });
           },
-        }, createHttpHandler(handle.chitchat));
+        }, createHttpHandler(handle, { standalone: config.seedNodes.length === 0 }));
       } catch (error) {
         const where = formatSocketAddress(config.httpAddr);
         stderr(`chitchat: cannot serve HTTP on ${where}: ${describeError(error)}`);

@@ -5,20 +5,28 @@
  * {@linkcode Chitchat} state machine and a `Request`, so it runs under
  * `Deno.serve` and in tests alike.
  *
- * Routes:
+ * Routes (`HEAD` wherever `GET`):
  * - `GET /`: the cluster state ({@linkcode ClusterStateJson});
+ * - `GET /members`: one row per known node ({@linkcode MemberJson});
+ * - `GET /nodes/<nodeId>`: that node's key-values, newest generation;
+ * - `GET /kv/<key>`: this node's value of `<key>`;
  * - `PUT /kv/<key>`: sets `<key>` to the request body (`?ttl=1`: with a TTL);
- * - `DELETE /kv/<key>`: deletes `<key>` (`?afterTtl=1`: after the TTL).
+ * - `DELETE /kv/<key>`: deletes `<key>` (`?afterTtl=1`: after the TTL);
+ * - `GET /metrics`: counters and gauges in the Prometheus text format 0.0.4;
+ * - `GET /health`: 200 once gossip was exchanged with a peer (or the node
+ *   runs alone by configuration), 503 with the reason otherwise.
  *
- * `<key>` is everything after `/kv/`, percent-decoded. Every response is
- * JSON; errors are `{ "error": "..." }` with a 4xx status.
+ * `<key>` and `<nodeId>` are percent-decoded. Every response but
+ * `/metrics` is JSON; errors are `{ "error": "..." }` with a 4xx status.
  *
  * @module
  */
 
 import { MAX_WIRE_STRING_BYTES } from "../core/wire/_binary.ts";
 import { idKey } from "../core/_chitchat_id_info.ts";
-import type { Chitchat } from "../core/chitchat.ts";
+import { type Chitchat, chitchatInternals } from "../core/chitchat.ts";
+import { ChitchatHandle } from "../runtime/chitchat_handle.ts";
+import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "./_prometheus.ts";
 import { type ChitchatId, compareChitchatIds } from "../core/chitchat_id.ts";
 import type { NodeState } from "../core/node_state.ts";
 import { formatSocketAddress } from "../core/socket_address.ts";
@@ -193,6 +201,92 @@ function keyValueJson(key: string, value: VersionedValue): KeyValueJson {
   return { key, value: value.value, version: value.version, status: value.status };
 }
 
+/**
+ * One row of `GET /members`: a known node as this node sees it.
+ *
+ * @example
+ * ```ts
+ * import { Chitchat } from "@chitchat/chitchat";
+ * import { createHttpHandler, type MemberJson } from "@chitchat/chitchat/http";
+ * import assert from "node:assert";
+ *
+ * const chitchat = new Chitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 7n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 10000 } },
+ *   clusterId: "demo",
+ * });
+ * const response = await createHttpHandler(chitchat)(new Request("http://node/members"));
+ * const [self]: MemberJson[] = await response.json();
+ * assert.deepStrictEqual(self, {
+ *   nodeId: "n1", generationId: "7", address: "127.0.0.1:10000", status: "self",
+ *   heartbeat: 1, maxVersion: 0, phi: null, msSinceHeartbeat: null,
+ * });
+ * ```
+ */
+export interface MemberJson {
+  /** The node id. */
+  readonly nodeId: string;
+  /** The generation, as a decimal string. */
+  readonly generationId: string;
+  /** Its gossip address, `host:port`. */
+  readonly address: string;
+  /** `self` for this node, `live` or `dead` for the others (`unknown` until judged). */
+  readonly status: "self" | "live" | "dead" | "unknown";
+  /** Its heartbeat as known here. */
+  readonly heartbeat: number;
+  /** Its max version as known here. */
+  readonly maxVersion: number;
+  /** Its phi, or `null` while too few heartbeats were seen. */
+  readonly phi: number | null;
+  /** Milliseconds since its last heartbeat was seen, or `null` if none was. */
+  readonly msSinceHeartbeat: number | null;
+}
+
+/** Options of {@linkcode createHttpHandler}. */
+export interface HttpHandlerOptions {
+  /**
+   * The node runs alone by configuration (no seeds): `GET /health` is 200
+   * before any peer answered.
+   *
+   * @default {false}
+   */
+  readonly standalone?: boolean;
+}
+
+function membersJson(chitchat: Chitchat): MemberJson[] {
+  const detector = chitchatInternals.failureDetector(chitchat);
+  const now = chitchat.clock.now();
+  const self = chitchat.selfNodeState();
+  return chitchat.nodeStates().map((state) => {
+    const id = state.chitchatId;
+    const at = state === self ? undefined : detector.lastHeartbeatAt(id);
+    const status = state === self
+      ? "self"
+      : detector.isLive(id)
+      ? "live"
+      : detector.isDead(id)
+      ? "dead"
+      : "unknown";
+    return {
+      nodeId: id.nodeId,
+      generationId: id.generationId.toString(),
+      address: formatSocketAddress(id.gossipAdvertiseAddr),
+      status,
+      heartbeat: state.heartbeat,
+      maxVersion: state.maxVersion,
+      phi: state === self ? null : chitchat.phi(id) ?? null,
+      msSinceHeartbeat: at === undefined ? null : Math.round(now - at),
+    };
+  });
+}
+
+/** Why the node is not healthy yet, or `undefined` when it is. */
+function unhealthyReason(chitchat: Chitchat, standalone: boolean): string | undefined {
+  const m = chitchat.metrics();
+  const exchanged = m.synAckReceived + m.ackReceived + (m.synReceived - m.badClusterSent) > 0;
+  if (exchanged || standalone) return undefined;
+  return "No gossip exchanged with a peer yet";
+}
+
 /** A request the API refuses, with the status and message to answer. */
 class HttpApiError extends Error {
   override name = "HttpApiError";
@@ -207,6 +301,7 @@ class HttpApiError extends Error {
 }
 
 const KV_PREFIX = "/kv/";
+const NODES_PREFIX = "/nodes/";
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function jsonResponse(
@@ -255,33 +350,93 @@ function jsonResponse(
  * assert(missing.status === 404 && (await missing.json()).error.includes("nope"));
  * ```
  */
-export function createHttpHandler(chitchat: Chitchat): (request: Request) => Promise<Response> {
+export function createHttpHandler(
+  node: Chitchat | ChitchatHandle,
+  options: HttpHandlerOptions = {},
+): (request: Request) => Promise<Response> {
+  const handle = node instanceof ChitchatHandle ? node : undefined;
+  const chitchat = handle === undefined ? node as Chitchat : handle.chitchat;
+  const standalone = options.standalone ?? false;
   return async (request: Request): Promise<Response> => {
+    let response: Response;
     try {
-      return await route(chitchat, request);
+      response = await route(chitchat, handle, standalone, request);
     } catch (error) {
       if (!(error instanceof HttpApiError)) throw error;
       // Whatever body the client sent is not going to be read.
       if (request.body !== null && !request.body.locked) await request.body.cancel();
-      return jsonResponse(error.status, { error: error.message }, error.headers);
+      response = jsonResponse(error.status, { error: error.message }, error.headers);
     }
+    if (request.method !== "HEAD") return response;
+    await response.body?.cancel();
+    return new Response(null, { status: response.status, headers: response.headers });
   };
 }
 
-async function route(chitchat: Chitchat, request: Request): Promise<Response> {
+const READ = ["GET", "HEAD"] as const;
+
+async function route(
+  chitchat: Chitchat,
+  handle: ChitchatHandle | undefined,
+  standalone: boolean,
+  request: Request,
+): Promise<Response> {
   const url = new URL(request.url);
-  if (url.pathname === "/") {
-    requireMethod(request, ["GET"]);
+  switch (url.pathname) {
+    case "/":
+      requireMethod(request, READ);
+      queryFlags(url, []);
+      return jsonResponse(200, clusterStateJson(chitchat));
+    case "/members":
+      requireMethod(request, READ);
+      queryFlags(url, []);
+      return jsonResponse(200, membersJson(chitchat));
+    case "/metrics": {
+      requireMethod(request, READ);
+      queryFlags(url, []);
+      const metrics = handle?.metrics();
+      const text = renderMetrics({
+        chitchat,
+        socket: metrics?.socket,
+        gossipRounds: metrics?.gossipRounds,
+      });
+      return new Response(text, {
+        status: 200,
+        headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
+      });
+    }
+    case "/health": {
+      requireMethod(request, READ);
+      queryFlags(url, []);
+      const reason = unhealthyReason(chitchat, standalone);
+      if (reason !== undefined) throw new HttpApiError(503, reason);
+      return jsonResponse(200, { status: "ok", liveNodes: chitchat.liveNodes().length });
+    }
+  }
+  if (url.pathname.startsWith(NODES_PREFIX)) {
+    requireMethod(request, READ);
     queryFlags(url, []);
-    return jsonResponse(200, clusterStateJson(chitchat));
+    const nodeId = decodeKey(url.pathname.slice(NODES_PREFIX.length));
+    const state = chitchat.nodeState(nodeId);
+    if (state === undefined) throw new HttpApiError(404, `No node "${nodeId}" known here`);
+    return jsonResponse(200, nodeStateJson(state, new Set(chitchat.liveNodes().map(idKey))));
   }
   if (!url.pathname.startsWith(KV_PREFIX)) {
     throw new HttpApiError(404, `No route for ${url.pathname}`);
   }
-  const method = requireMethod(request, ["PUT", "DELETE"]);
+  const method = requireMethod(request, ["GET", "HEAD", "PUT", "DELETE"]);
   const key = decodeKey(url.pathname.slice(KV_PREFIX.length));
   const self = chitchat.selfNodeState();
   switch (method) {
+    case "GET":
+    case "HEAD": {
+      queryFlags(url, []);
+      const value = self.getVersioned(key);
+      if (value === undefined || value.status === "deleted") {
+        throw new HttpApiError(404, `No key "${key}" on this node`);
+      }
+      return jsonResponse(200, keyValueJson(key, value));
+    }
     case "PUT": {
       const { ttl } = queryFlags(url, ["ttl"]);
       const value = await readValue(request);

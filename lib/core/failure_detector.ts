@@ -206,6 +206,19 @@ export class FailureDetector {
   }
 
   /**
+   * When the node's last heartbeat was seen.
+   *
+   * @param chitchatId The node.
+   * @returns The time on the detector's clock, or `undefined` if none was seen.
+   */
+  lastHeartbeatAt(chitchatId: ChitchatId): number | undefined {
+    const record = this.#records.get(idInfo(chitchatId).key);
+    if (record === undefined) return undefined;
+    const at = record.times.values[2 * record.slot];
+    return Number.isNaN(at) ? undefined : at;
+  }
+
+  /**
    * Re-evaluates a node: live if phi is at most the threshold, dead
    * otherwise (its sampled intervals are then dropped, so a node coming
    * back starts afresh).

@@ -88,6 +88,8 @@ let creating = false;
 export interface ChitchatHandleMetrics extends ChitchatMetrics {
   /** The socket's counters. */
   readonly socket: SocketMetrics;
+  /** Gossip rounds started. */
+  readonly gossipRounds: number;
 }
 
 const keys = new WeakMap<SocketAddress, string>();
@@ -172,6 +174,7 @@ export class ChitchatHandle implements AsyncDisposable {
   // every peer looks silent; nobody is convicted until fresh gossip arrives.
   #lastRoundAt: number | undefined;
   #holdConvictions = false;
+  #rounds = 0;
   #freshRoundsNeeded = 0;
   // Isolation: rounds since any message arrived.
   #heardThisRound = false;
@@ -324,7 +327,7 @@ export class ChitchatHandle implements AsyncDisposable {
    * @returns A snapshot.
    */
   metrics(): ChitchatHandleMetrics {
-    return { ...this.chitchat.metrics(), socket: this.#socket.metrics };
+    return { ...this.chitchat.metrics(), socket: this.#socket.metrics, gossipRounds: this.#rounds };
   }
 
   /**
@@ -457,6 +460,7 @@ export class ChitchatHandle implements AsyncDisposable {
   }
 
   async #gossipRound(): Promise<void> {
+    this.#rounds++;
     this.#watchRounds(this.#scheduler.now());
     const targets = selectGossipTargets(this.#candidates(), this.#random);
     // A node alone by configuration (no peer, no seed) is not isolated.

@@ -263,11 +263,11 @@ Deno.test("wrong methods get a 405 with an Allow header", SANITIZED, async () =>
   const chitchat = node(id("n1", 1));
   chitchat.selfNodeState().set("k", "v");
   const cases: [string, string, string][] = [
-    ["/", "POST", "GET"],
-    ["/", "DELETE", "GET"],
-    ["/kv/k", "GET", "PUT, DELETE"],
-    ["/kv/k", "POST", "PUT, DELETE"],
-    ["/kv/k", "PATCH", "PUT, DELETE"],
+    ["/", "POST", "GET, HEAD"],
+    ["/", "DELETE", "GET, HEAD"],
+    ["/metrics", "PUT", "GET, HEAD"],
+    ["/kv/k", "POST", "GET, HEAD, PUT, DELETE"],
+    ["/kv/k", "PATCH", "GET, HEAD, PUT, DELETE"],
   ];
   for (const [path, method, allow] of cases) {
     const body = method === "GET" ? undefined : "x";

@@ -46,20 +46,22 @@ for (
         for await (const _ of victim) { /* junk never decodes */ }
       })();
       // Bursts small enough for the kernel's default receive buffer.
-      for (let burst = 0; burst < 20; burst++) {
+      for (let burst = 0; burst < 10; burst++) {
         for (let i = 0; i < 50; i++) {
           await attacker.send(JUNK, { ...victim.localAddr, transport: "udp" });
         }
         await new Promise((resolve) => setTimeout(resolve, 2));
       }
-      await pollUntil(() => victim.metrics.datagramsDropped >= 500, {
+      await pollUntil(() => victim.metrics.datagramsDropped >= 200, {
         timeoutMs: 5_000,
         label: "the junk arrives",
       });
       await victim.close();
       await receiving;
-      ok(logger.atLeast("warn").length <= 2, `${logger.atLeast("warn").length} warnings`);
-      ok(victim.metrics.datagramsDropped >= 500);
+      // One line at once and one summary (a slow run may span two intervals).
+      const lines = logger.atLeast("warn").filter((line) => line.message.includes("undecodable"));
+      ok(lines.length >= 1 && lines.length <= 3, `${lines.length} warnings`);
+      ok(victim.metrics.datagramsDropped >= 200);
     } finally {
       attacker.close();
       await victim.close();

@@ -1,0 +1,148 @@
+// Copyright the chitchat for Deno authors. MIT license.
+// The operator's routes of the HTTP API: metrics, health, members, reads.
+
+import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
+import { createHttpHandler, type MemberJson } from "../../lib/cli/http_api.ts";
+import { spawnChitchat, type SpawnChitchatConfig } from "../../lib/runtime/spawn_chitchat.ts";
+import { ChannelTransport } from "../../lib/testing/channel_transport.ts";
+import { VirtualScheduler } from "../../lib/testing/virtual_scheduler.ts";
+import { silentLogger } from "../../lib/core/logger.ts";
+import { advanceUntil } from "../_deadline.ts";
+import { parseExposition } from "./_exposition_parser.ts";
+
+function config(port: number, extra: Partial<SpawnChitchatConfig> = {}): SpawnChitchatConfig {
+  return {
+    chitchatId: {
+      nodeId: `node-${port}`,
+      generationId: 1n,
+      gossipAdvertiseAddr: { hostname: "127.0.0.1", port },
+    },
+    clusterId: "ops",
+    gossipIntervalMs: 100,
+    seedNodes: ["127.0.0.1:7501"],
+    ...extra,
+  };
+}
+
+async function pair() {
+  const scheduler = new VirtualScheduler();
+  const transport = new ChannelTransport({ scheduler });
+  const options = { transport, scheduler, logger: silentLogger };
+  const a = await spawnChitchat(config(7501, { seedNodes: [] }), options);
+  const b = await spawnChitchat(config(7502), options);
+  return { scheduler, a, b };
+}
+
+const get = (handler: (r: Request) => Promise<Response>, path: string, method = "GET") =>
+  handler(new Request(`http://node${path}`, { method }));
+
+Deno.test("GET /metrics is a strict Prometheus exposition with the node's counters", async () => {
+  const { scheduler, a, b } = await pair();
+  try {
+    await advanceUntil(scheduler, () => b.liveNodes().length === 2, {
+      timeoutMs: 10_000,
+      label: "meet",
+    });
+    const response = await get(createHttpHandler(b), "/metrics");
+    equal(response.status, 200);
+    ok(response.headers.get("content-type")?.startsWith("text/plain; version=0.0.4"));
+    const families = parseExposition(await response.text());
+    const metrics = b.metrics();
+    const value = (name: string, series = "") => families.get(name)?.samples.get(series);
+    equal(value("chitchat_messages_received_total", "type=synAck"), metrics.synAckReceived);
+    equal(value("chitchat_messages_sent_total"), metrics.socket.messagesSent);
+    equal(value("chitchat_datagrams_dropped_total", "reason=undecodable"), 0);
+    equal(value("chitchat_live_nodes"), 2);
+    equal(value("chitchat_known_nodes"), 2);
+    ok(value("chitchat_gossip_rounds_total")! > 0);
+    ok(value("chitchat_max_phi")! >= 0);
+    for (const [name, family] of families) {
+      ok(name.startsWith("chitchat_"), name);
+      ok(family.help.length > 0, `${name} has a HELP`);
+    }
+    // The parser is strict: it refuses what a scraper would misread.
+    throws(() => parseExposition("chitchat_x 1\n"), SyntaxError);
+    throws(() => parseExposition("# TYPE chitchat_x counter\nchitchat_x 1\n"), SyntaxError);
+    throws(() => parseExposition("# TYPE a gauge\na 1\na 2\n"), SyntaxError);
+  } finally {
+    await b.shutdown();
+    await a.shutdown();
+  }
+});
+
+Deno.test("GET /health is 503 until gossip was exchanged, 200 after, and 200 alone by configuration", async () => {
+  const { scheduler, a, b } = await pair();
+  try {
+    const lonely = createHttpHandler(b);
+    const alone = createHttpHandler(a, { standalone: true });
+    equal((await get(alone, "/health")).status, 200);
+    await advanceUntil(scheduler, () => b.liveNodes().length === 2, {
+      timeoutMs: 10_000,
+      label: "meet",
+    });
+    const response = await get(lonely, "/health");
+    equal(response.status, 200);
+    deepStrictEqual(await response.json(), { status: "ok", liveNodes: 2 });
+  } finally {
+    await b.shutdown();
+    await a.shutdown();
+  }
+  const clock = new VirtualScheduler();
+  const transport = new ChannelTransport({ scheduler: clock });
+  await using isolated = await spawnChitchat(config(7510, { seedNodes: ["127.0.0.1:7599"] }), {
+    transport,
+    scheduler: clock,
+    logger: silentLogger,
+  });
+  await clock.advance(1_000);
+  const response = await get(createHttpHandler(isolated), "/health");
+  equal(response.status, 503);
+  ok((await response.json()).error.includes("No gossip"));
+});
+
+Deno.test("GET /members, /nodes/<id> and /kv/<key>, and HEAD without a body", async () => {
+  const { scheduler, a, b } = await pair();
+  try {
+    b.selfNodeState().set("role", "searcher");
+    await advanceUntil(
+      scheduler,
+      () => a.chitchat.nodeState("node-7502")?.get("role") === "searcher",
+      {
+        timeoutMs: 10_000,
+        label: "replicated",
+      },
+    );
+    await scheduler.advance(1_000);
+    const handler = createHttpHandler(a);
+    const members: MemberJson[] = await (await get(handler, "/members")).json();
+    deepStrictEqual(members.map((m) => [m.nodeId, m.status, m.generationId]), [
+      ["node-7501", "self", "1"],
+      ["node-7502", "live", "1"],
+    ]);
+    ok(
+      members[1].phi !== null && members[1].msSinceHeartbeat !== null &&
+        members[1].msSinceHeartbeat < 1_000,
+    );
+    const node = await (await get(handler, "/nodes/node-7502")).json();
+    deepStrictEqual(node.keyValues.map((kv: { key: string }) => kv.key), ["role"]);
+    equal((await get(handler, "/nodes/nobody")).status, 404);
+    a.selfNodeState().set("zone", "eu");
+    deepStrictEqual(await (await get(handler, "/kv/zone")).json(), {
+      key: "zone",
+      value: "eu",
+      version: 1,
+      status: "set",
+    });
+    equal((await get(handler, "/kv/nope")).status, 404);
+    const head = await get(handler, "/members", "HEAD");
+    equal(head.status, 200);
+    equal(await head.text(), "");
+    equal((await get(handler, "/kv/nope", "HEAD")).status, 404);
+    const wrong = await get(handler, "/metrics", "POST");
+    equal(wrong.status, 405);
+    ok((await wrong.json()).error.includes("POST"));
+  } finally {
+    await b.shutdown();
+    await a.shutdown();
+  }
+});
