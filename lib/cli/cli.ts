@@ -561,12 +561,22 @@ async function runNode(
     if (server !== undefined) {
       stdout(`chitchat: HTTP API on http://${formatSocketAddress(server.addr)}/`);
     }
+    const advertised = id.gossipAdvertiseAddr.hostname;
+    if (advertised === "0.0.0.0" || advertised === "::") {
+      stderr(
+        `chitchat: warning: advertising the unspecified address ${advertised}: peers cannot reach ` +
+          `it; pass --public-addr HOST:PORT`,
+      );
+    }
 
     let liveLine = "";
     const subscription = handle.chitchat.watchLiveNodes((nodes) => {
       // The watcher also fires when a live node's max version moves; only membership is news.
       const line = nodes.map((state) =>
-        `${state.chitchatId.nodeId}@${formatSocketAddress(state.chitchatId.gossipAdvertiseAddr)}`
+        // The generation tells two incarnations of one node apart.
+        `${state.chitchatId.nodeId}/${state.chitchatId.generationId}@${
+          formatSocketAddress(state.chitchatId.gossipAdvertiseAddr)
+        }`
       ).join(", ");
       if (line === liveLine) return;
       liveLine = line;

@@ -369,7 +369,7 @@ Deno.test("two CLI nodes share a key through their HTTP APIs", SANITIZED, async 
       deepStrictEqual(state.liveNodes.map((id) => id.nodeId).sort(), ["alpha", "beta"]);
       equal(state.clusterId, "testing");
       equal(state.self.nodeId, "beta");
-      await b!.line(/^(chitchat: live nodes \(2\): .*alpha@127\.0\.0\.1:\d+.*)$/);
+      await b!.line(/^(chitchat: live nodes \(2\): .*alpha\/\d+@127\.0\.0\.1:\d+.*)$/);
     });
 
     await t.step("a key set on alpha over HTTP reaches beta", async () => {
@@ -529,4 +529,20 @@ Deno.test("parseCliArgs() skips a leading -- (deno task node -- --listen ...)", 
   equal(command.kind, "run");
   if (command.kind === "run") equal(command.node.listenAddr.port, 7300);
   throws(() => parseCliArgs(["--listen", "127.0.0.1:1", "--", "x"]), CliUsageError);
+});
+
+Deno.test("advertising 0.0.0.0 gets a warning naming --public-addr", SANITIZED, async () => {
+  const stderr: string[] = [];
+  const stdout: string[] = [];
+  const code = await main(["--listen", "0.0.0.0:0", "--public-addr", "0.0.0.0:0"], {
+    signal: AbortSignal.abort(),
+    stdout: (line) => stdout.push(line),
+    stderr: (line) => stderr.push(line),
+  });
+  equal(code, 0);
+  ok(
+    stderr.some((line) =>
+      line.includes("unspecified address 0.0.0.0") && line.includes("--public-addr")
+    ),
+  );
 });
