@@ -38,11 +38,17 @@ import type { DeletionStatus, VersionedValue } from "../core/versioned_value.ts"
  *
  * @example
  * ```ts
- * import type { ChitchatIdJson } from "@chitchat/chitchat/http";
+ * import { Chitchat } from "@chitchat/chitchat";
+ * import { type ChitchatIdJson, clusterStateJson } from "@chitchat/chitchat/http";
  * import assert from "node:assert";
  *
- * const id: ChitchatIdJson = { nodeId: "n1", generationId: "18446744073709551615", gossipAdvertiseAddr: "[::1]:7280" };
- * assert(BigInt(id.generationId) === 2n ** 64n - 1n);
+ * const chitchat = new Chitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 2n ** 64n - 1n, gossipAdvertiseAddr: { hostname: "::1", port: 7280 } },
+ *   clusterId: "demo",
+ * });
+ * const self: ChitchatIdJson = clusterStateJson(chitchat).self;
+ * assert.deepStrictEqual(self, { nodeId: "n1", generationId: "18446744073709551615", gossipAdvertiseAddr: "[::1]:7280" });
+ * assert(BigInt(self.generationId) === 2n ** 64n - 1n); // exact, unlike a JSON number
  * ```
  */
 export interface ChitchatIdJson {
@@ -59,11 +65,19 @@ export interface ChitchatIdJson {
  *
  * @example
  * ```ts
- * import type { KeyValueJson } from "@chitchat/chitchat/http";
+ * import { Chitchat } from "@chitchat/chitchat";
+ * import { createHttpHandler, type KeyValueJson } from "@chitchat/chitchat/http";
  * import assert from "node:assert";
  *
- * const tombstone: KeyValueJson = { key: "color", value: "", version: 4, status: "deleted" };
- * assert(tombstone.status === "deleted" && tombstone.value === "");
+ * const chitchat = new Chitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 7280 } },
+ *   clusterId: "demo",
+ * });
+ * const handler = createHttpHandler(chitchat);
+ * await (await handler(new Request("http://node/kv/color", { method: "PUT", body: "red" }))).body?.cancel();
+ * const response = await handler(new Request("http://node/kv/color", { method: "DELETE" }));
+ * const tombstone: KeyValueJson = await response.json();
+ * assert.deepStrictEqual(tombstone, { key: "color", value: "", version: 2, status: "deleted" });
  * ```
  */
 export interface KeyValueJson {
@@ -82,15 +96,19 @@ export interface KeyValueJson {
  *
  * @example
  * ```ts
- * import type { NodeStateJson } from "@chitchat/chitchat/http";
+ * import { Chitchat } from "@chitchat/chitchat";
+ * import { createHttpHandler, type NodeStateJson } from "@chitchat/chitchat/http";
  * import assert from "node:assert";
  *
- * const node: NodeStateJson = {
- *   chitchatId: { nodeId: "n1", generationId: "1", gossipAdvertiseAddr: "127.0.0.1:10000" },
- *   isLive: true, heartbeat: 12, maxVersion: 1, lastGcVersion: 0,
- *   keyValues: [{ key: "role", value: "indexer", version: 1, status: "set" }],
- * };
- * assert(node.keyValues.length === 1);
+ * const chitchat = new Chitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 10000 } },
+ *   clusterId: "demo",
+ *   initialKeyValues: [["role", "indexer"]],
+ * });
+ * const response = await createHttpHandler(chitchat)(new Request("http://node/nodes/n1"));
+ * const node: NodeStateJson = await response.json();
+ * assert(node.isLive && node.heartbeat === 1 && node.maxVersion === 1);
+ * assert.deepStrictEqual(node.keyValues, [{ key: "role", value: "indexer", version: 1, status: "set" }]);
  * ```
  */
 export interface NodeStateJson {

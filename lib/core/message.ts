@@ -13,11 +13,15 @@ import type { Digest } from "./digest.ts";
  *
  * @example
  * ```ts
- * import { Digest, type SynMessage } from "@chitchat/chitchat";
+ * import { Chitchat } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const syn: SynMessage = { type: "syn", clusterId: "prod", digest: Digest.empty };
- * assert(syn.type === "syn");
+ * const id = (port: number) => ({ nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } });
+ * const a = new Chitchat({ chitchatId: id(1), clusterId: "prod" });
+ * const b = new Chitchat({ chitchatId: id(2), clusterId: "prod" });
+ * const syn = a.createSynMessage();
+ * assert(syn.type === "syn" && syn.clusterId === "prod");
+ * assert.deepStrictEqual(syn.digest.entries().map((e) => e.chitchatId.nodeId), ["n1"]);
  * ```
  */
 export interface SynMessage {
@@ -34,11 +38,15 @@ export interface SynMessage {
  *
  * @example
  * ```ts
- * import { Delta, Digest, type SynAckMessage } from "@chitchat/chitchat";
+ * import { Chitchat } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const synAck: SynAckMessage = { type: "synAck", digest: Digest.empty, delta: Delta.empty };
- * assert(synAck.delta.isEmpty);
+ * const id = (port: number) => ({ nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } });
+ * const a = new Chitchat({ chitchatId: id(1), clusterId: "prod" });
+ * const b = new Chitchat({ chitchatId: id(2), clusterId: "prod" });
+ * const synAck = b.processMessage(a.createSynMessage());
+ * assert(synAck?.type === "synAck");
+ * assert(synAck.digest.get(id(2))?.heartbeat === b.selfNodeState().heartbeat);
  * ```
  */
 export interface SynAckMessage {
@@ -55,11 +63,15 @@ export interface SynAckMessage {
  *
  * @example
  * ```ts
- * import { Delta, type AckMessage } from "@chitchat/chitchat";
+ * import { Chitchat } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const ack: AckMessage = { type: "ack", delta: Delta.empty };
- * assert(ack.type === "ack");
+ * const id = (port: number) => ({ nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } });
+ * const a = new Chitchat({ chitchatId: id(1), clusterId: "prod" });
+ * const b = new Chitchat({ chitchatId: id(2), clusterId: "prod" });
+ * const ack = a.processMessage(b.processMessage(a.createSynMessage())!);
+ * assert(ack?.type === "ack");
+ * assert(b.processMessage(ack) === undefined); // an ACK ends the handshake
  * ```
  */
 export interface AckMessage {
@@ -74,11 +86,15 @@ export interface AckMessage {
  *
  * @example
  * ```ts
- * import type { BadClusterMessage } from "@chitchat/chitchat";
+ * import { Chitchat } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const reply: BadClusterMessage = { type: "badCluster" };
- * assert(reply.type === "badCluster");
+ * const id = (port: number) => ({ nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } });
+ * const prod = new Chitchat({ chitchatId: id(1), clusterId: "prod" });
+ * const staging = new Chitchat({ chitchatId: id(2), clusterId: "staging" });
+ * const reply = prod.processMessage(staging.createSynMessage());
+ * assert(reply?.type === "badCluster");
+ * assert(staging.processMessage(reply) === undefined && staging.metrics().badClusterReceived === 1);
  * ```
  */
 export interface BadClusterMessage {
@@ -91,11 +107,13 @@ export interface BadClusterMessage {
  *
  * @example
  * ```ts
- * import type { ChitchatMessage } from "@chitchat/chitchat";
+ * import { type ChitchatMessage, decodeMessage, Delta, encodeMessage } from "@chitchat/chitchat";
  * import assert from "node:assert";
  *
- * const describe = (message: ChitchatMessage): string => message.type;
- * assert(describe({ type: "badCluster" }) === "badCluster");
+ * const describe = (message: ChitchatMessage): string =>
+ *   message.type === "ack" ? `ack of ${message.delta.nodeDeltas.length} nodes` : message.type;
+ * assert(describe(decodeMessage(encodeMessage({ type: "ack", delta: Delta.empty }))) === "ack of 0 nodes");
+ * assert(describe(decodeMessage(new Uint8Array([0x53, 0xb0, 0, 3]))) === "badCluster");
  * ```
  */
 export type ChitchatMessage = SynMessage | SynAckMessage | AckMessage | BadClusterMessage;
