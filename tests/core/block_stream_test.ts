@@ -1,11 +1,28 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // What one datagram may cost to inflate: frames are checked before the
-// decompressor sees them, and a whole delta stops at 2 MiB of operations.
+// decompressor sees them, every decompressor call is charged against the
+// delta's budget, and a whole delta stops at 2 MiB of operations, while the
+// deltas our writer sends for real state still decode. Run as a script,
+// this file is the probe of the memory test below.
 
 import { equal, ok, throws } from "node:assert/strict";
-import { zstdCompressSync, type ZstdOptions } from "node:zlib";
-import { ClusterState, DecodeError, decodeMessage, encodeMessage } from "../../mod.ts";
-import { MAX_INFLATED_DELTA_BYTES } from "../../lib/core/wire/wire_sizes.ts";
+import { zstdCompressSync, zstdDecompressSync, type ZstdOptions } from "node:zlib";
+import {
+  ClusterState,
+  DecodeError,
+  decodeMessage,
+  type Delta,
+  Digest,
+  encodeMessage,
+  MAX_DATAGRAM_BYTES,
+} from "../../mod.ts";
+import { ByteReader } from "../../lib/core/wire/_binary.ts";
+import { readBlockStream } from "../../lib/core/wire/_block_stream.ts";
+import {
+  MAX_INFLATED_DELTA_BYTES,
+  MIN_FRAME_CHARGE_BYTES,
+} from "../../lib/core/wire/wire_sizes.ts";
+import { testId } from "../_protocol.ts";
 
 /** An ACK whose delta is the given zstd blocks, then the end tag. */
 function ackWithFrames(...frames: Uint8Array[]): Uint8Array {
@@ -80,3 +97,203 @@ Deno.test("the most compressible delta our writer puts in a datagram reads back 
   ok(decoded.type === "ack");
   equal(decoded.delta.keyValueCount, delta.keyValueCount);
 });
+
+const MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+const ENVELOPE = [0x53, 0xb0, 0, 2];
+
+interface Block {
+  readonly type: "compressed" | "stored";
+  readonly body: Uint8Array;
+}
+
+const compressed = (body: Uint8Array | number[]): Block => ({
+  type: "compressed",
+  body: Uint8Array.from(body),
+});
+
+/** An Ack carrying these blocks as its delta. */
+function ack(blocks: Block[]): Uint8Array {
+  const out = new Uint8Array(blocks.reduce((n, b) => n + 3 + b.body.length, 5));
+  out.set(ENVELOPE);
+  let at = 4;
+  for (const { type, body } of blocks) {
+    out.set([type === "compressed" ? 1 : 2, body.length & 0xff, body.length >>> 8], at);
+    out.set(body, at + 3);
+    at += 3 + body.length;
+  }
+  out[at] = 0;
+  return out;
+}
+
+/**
+ * The operations a delta is written as (the stream its blocks inflate to),
+ * read here without the decoder's budget: our writer puts one frame in a
+ * compressed block.
+ */
+function opsOf(delta: Delta): Uint8Array {
+  const datagram = encodeMessage({ type: "ack", delta });
+  const parts: Uint8Array[] = [];
+  for (let at = 4; datagram[at] !== 0;) {
+    const length = datagram[at + 1] | (datagram[at + 2] << 8);
+    const body = datagram.subarray(at + 3, at + 3 + length);
+    parts.push(datagram[at] === 2 ? body : zstdDecompressSync(body));
+    at += 3 + length;
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** A frame holding `content` in one raw block, with a hand-written header. */
+function rawFrame(
+  content: Uint8Array,
+  header: { windowDescriptor: number } | { contentSize: number },
+): Uint8Array {
+  const fields = "windowDescriptor" in header
+    ? [0x00, header.windowDescriptor] // no content size, window descriptor
+    : [0x80 | 0x20, ...u32(header.contentSize)]; // single segment, 4-byte content size
+  const block = (content.length << 3) | 1; // last, raw
+  return Uint8Array.from([
+    ...MAGIC,
+    ...fields,
+    block & 0xff,
+    (block >>> 8) & 0xff,
+    block >>> 16,
+    ...content,
+  ]);
+}
+
+function u32(value: number): number[] {
+  return [value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24];
+}
+
+const zstd = (content: Uint8Array) =>
+  zstdCompressSync(content, { pledgedSrcSize: content.length } as ZstdOptions);
+
+const refusedAt = (offset: number, pattern: RegExp) => (error: unknown) =>
+  error instanceof DecodeError && error.offset === offset && pattern.test(error.message);
+
+// The first frame of `ack([...])` starts after the envelope and one block header.
+const FIRST_FRAME = 7;
+
+// Window descriptor 0x88: exponent 17, so 2^27 bytes (128 MiB).
+const WINDOW_128_MIB = 0x88;
+
+/** 200 one-byte frames declaring a 128 MiB window: the decompressor sized a window for each. */
+function hugeWindowDatagram(): Uint8Array {
+  const frame = rawFrame(new Uint8Array([0x78]), { windowDescriptor: WINDOW_128_MIB });
+  const body = new Uint8Array(200 * frame.length);
+  for (let i = 0; i < 200; i++) body.set(frame, i * frame.length);
+  return ack([compressed(body)]);
+}
+
+Deno.test("frames declaring a 128 MiB window are refused without allocating it", async () => {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", new URL(import.meta.url).pathname, "--rss-probe"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  equal(code, 0, new TextDecoder().decode(stderr));
+  const report = JSON.parse(new TextDecoder().decode(stdout));
+  equal(report.refusedFromHeader, 20);
+  // Before headers were read, 20 decodes of these 200 frames grew RSS by about 23 MB.
+  ok(report.rssGrowthBytes < 10e6, `RSS grew by ${(report.rssGrowthBytes / 1e6).toFixed(1)} MB`);
+});
+
+Deno.test("a datagram of thousands of empty zstd frames is refused", () => {
+  const empty = [...MAGIC, 0x20, 0x00, 0x01, 0x00, 0x00]; // single segment, size 0, empty raw block
+  const frames = Math.floor((MAX_DATAGRAM_BYTES - ENVELOPE.length - 3 - 1) / empty.length);
+  const body = new Uint8Array(frames * empty.length);
+  for (let i = 0; i < frames; i++) body.set(empty, i * empty.length);
+  const datagram = ack([compressed(body)]);
+  ok(datagram.length <= MAX_DATAGRAM_BYTES);
+  // Each frame is charged one decompressor call: the budget runs out after this many.
+  const allowed = Math.floor(MAX_INFLATED_DELTA_BYTES / MIN_FRAME_CHARGE_BYTES);
+  throws(
+    () => decodeMessage(datagram),
+    refusedAt(FIRST_FRAME + allowed * empty.length, /Delta decompresses to more than/),
+  );
+});
+
+Deno.test("a delta inflating to exactly the budget is read, one byte more is refused", () => {
+  const full = Array.from(
+    { length: MAX_INFLATED_DELTA_BYTES / MIN_FRAME_CHARGE_BYTES },
+    () => compressed(zstd(new Uint8Array(MIN_FRAME_CHARGE_BYTES))),
+  );
+  const read = (blocks: Block[]) => readBlockStream(new ByteReader(ack(blocks), 4));
+  equal(read(full).length, MAX_INFLATED_DELTA_BYTES);
+  const stored: Block = { type: "stored", body: new Uint8Array(1) };
+  throws(() => read([...full, stored]), /Delta decompresses to more than/);
+  throws(
+    () => read([...full, compressed(zstd(new Uint8Array(1)))]),
+    /Delta decompresses to more than/,
+  );
+});
+
+Deno.test("the fullest deltas our writer sends for real state are read", async (t) => {
+  const id = (port: number) => testId(port);
+  const shapes: Record<string, (state: ClusterState) => void> = {
+    "200,000 tiny key-values": (state) => {
+      const node = state.nodeStateOrInit(id(1));
+      for (let i = 0; i < 200_000; i++) node.set(`k${i}`, "v");
+    },
+    "20,000 nodes": (state) => {
+      for (let i = 0; i < 20_000; i++) state.nodeStateOrInit(id(1 + i)).set("k", "v");
+    },
+    "Quickwit-like keys with JSON values": (state) => {
+      const node = state.nodeStateOrInit(id(1));
+      for (let i = 0; i < 50_000; i++) {
+        node.set(
+          `indexer:split:${i}`,
+          JSON.stringify({ host: `10.0.0.${i % 250}`, port: 7280, status: "ready" }),
+        );
+      }
+    },
+    // Twice as compressible as the JSON state: still read, with 20 % to spare.
+    "values of 100 repeated characters": (state) => {
+      const node = state.nodeStateOrInit(id(1));
+      for (let i = 0; i < 20_000; i++) node.set(`k${i}`, "x".repeat(100));
+    },
+  };
+  for (const [name, fill] of Object.entries(shapes)) {
+    await t.step(name, () => {
+      const state = new ClusterState();
+      fill(state);
+      const delta = state.computeDelta(Digest.empty, MAX_DATAGRAM_BYTES - 4);
+      const datagram = encodeMessage({ type: "ack", delta });
+      ok(datagram.length <= MAX_DATAGRAM_BYTES);
+      const inflated = opsOf(delta).length;
+      const sent = delta.nodeDeltas.reduce((n, d) => n + d.keyValues.length, 0);
+      // The state did not fit: the delta is as full as our writer makes one.
+      ok(sent < [...state.nodeStates()].reduce((n, s) => n + s.size, 0));
+      const decoded = decodeMessage(datagram);
+      ok(decoded.type === "ack");
+      equal(decoded.delta.nodeDeltas.reduce((n, d) => n + d.keyValues.length, 0), sent);
+      ok(inflated < MAX_INFLATED_DELTA_BYTES * 0.8, `${inflated} bytes inflated`);
+      if (name !== "values of 100 repeated characters") {
+        ok(inflated * 2 < MAX_INFLATED_DELTA_BYTES, `${inflated} bytes inflated`);
+      }
+    });
+  }
+});
+
+if (import.meta.main && Deno.args.includes("--rss-probe")) {
+  const datagram = hugeWindowDatagram();
+  const before = Deno.memoryUsage().rss;
+  let refusedFromHeader = 0;
+  for (let i = 0; i < 20; i++) {
+    try {
+      decodeMessage(datagram);
+    } catch (error) {
+      if (error instanceof DecodeError && /window of \d+ bytes exceeds/.test(error.message)) {
+        refusedFromHeader++;
+      }
+    }
+  }
+  const rssGrowthBytes = Deno.memoryUsage().rss - before;
+  console.log(JSON.stringify({ refusedFromHeader, rssGrowthBytes }));
+}

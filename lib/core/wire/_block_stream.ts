@@ -8,6 +8,7 @@ import {
   MAX_BLOCK_CONTENT_BYTES,
   MAX_FRAME_WINDOW_BYTES,
   MAX_INFLATED_DELTA_BYTES,
+  MIN_FRAME_CHARGE_BYTES,
 } from "./wire_sizes.ts";
 
 const ZSTD_MAGIC = 0xfd2fb528;
@@ -16,6 +17,9 @@ const ZSTD_MAGIC = 0xfd2fb528;
 export function readBlockStream(reader: ByteReader): Uint8Array {
   const parts: Uint8Array[] = [];
   let total = 0;
+  // What the budget has been charged: the content, but at least
+  // MIN_FRAME_CHARGE_BYTES per decompressor call.
+  const charged = { bytes: 0 };
   for (;;) {
     const tagOffset = reader.pos;
     const tag = reader.u8("block type");
@@ -24,10 +28,10 @@ export function readBlockStream(reader: ByteReader): Uint8Array {
     const length = reader.u16("block length");
     const payloadOffset = reader.pos;
     const payload = reader.view(length, tag === 1 ? "compressed block" : "stored block");
-    const room = MAX_INFLATED_DELTA_BYTES - total;
-    const content = tag === 2 ? payload : decompressBlock(reader, payload, payloadOffset, room);
+    const content = tag === 2 ? payload : decompressBlock(reader, payload, payloadOffset, charged);
+    if (tag === 2) charged.bytes += content.length;
     total += content.length;
-    if (total > MAX_INFLATED_DELTA_BYTES) {
+    if (charged.bytes > MAX_INFLATED_DELTA_BYTES) {
       reader.fail(`Delta decompresses to more than ${MAX_INFLATED_DELTA_BYTES} bytes`, tagOffset);
     }
     if (content.length > 0) parts.push(content);
@@ -47,7 +51,7 @@ function decompressBlock(
   reader: ByteReader,
   payload: Uint8Array,
   payloadOffset: number,
-  room: number,
+  charged: { bytes: number },
 ): Uint8Array {
   if (payload.length === 0) reader.fail("Empty compressed block", payloadOffset);
   const frames: Uint8Array[] = [];
@@ -57,9 +61,11 @@ function decompressBlock(
     const frame = scanFrame(payload, pos);
     if (typeof frame === "string") reader.fail(`Invalid zstd frame: ${frame}`, payloadOffset + pos);
     if (!frame.skippable) {
-      // Never inflate past what the delta as a whole may still hold.
-      const budget = Math.min(MAX_BLOCK_CONTENT_BYTES - produced, room - produced + 1);
-      if (budget <= 0) {
+      // Never inflate past what the delta as a whole may still hold, and
+      // charge the call before making it.
+      const room = MAX_INFLATED_DELTA_BYTES - charged.bytes;
+      const budget = Math.min(MAX_BLOCK_CONTENT_BYTES - produced, room + 1);
+      if (room < MIN_FRAME_CHARGE_BYTES) {
         reader.fail(
           `Delta decompresses to more than ${MAX_INFLATED_DELTA_BYTES} bytes`,
           payloadOffset + pos,
@@ -86,6 +92,7 @@ function decompressBlock(
         );
       }
       produced += content.length;
+      charged.bytes += Math.max(content.length, MIN_FRAME_CHARGE_BYTES);
       frames.push(content);
     }
     pos = frame.end;

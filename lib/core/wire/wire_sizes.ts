@@ -83,6 +83,16 @@ export const MAX_DELTA_OPERATION_BYTES = 1024 * 1024;
 export const MAX_INFLATED_DELTA_BYTES = 2 * MAX_DELTA_OPERATION_BYTES;
 
 /**
+ * What each zstd frame counts against MAX_INFLATED_DELTA_BYTES at least,
+ * whatever it inflates to: one decompressor call costs about as much as
+ * inflating this many bytes (20 to 40 microseconds), so a datagram of
+ * thousands of empty frames (7,277 fit) costs no more than the cap. Every
+ * block the reference writes but the last holds exactly this much, so a
+ * real delta is charged at most this many bytes over what it inflates to.
+ */
+export const MIN_FRAME_CHARGE_BYTES = BLOCK_THRESHOLD_BYTES;
+
+/**
  * Bytes of one digest line.
  *
  * @param idBytes Wire size of the node's id.
