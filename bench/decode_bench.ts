@@ -7,23 +7,17 @@
 
 import { zstdCompressSync, type ZstdOptions } from "node:zlib";
 import { ClusterState, decodeMessage, encodeMessage } from "../mod.ts";
-
-function ackWithFrames(frames: Uint8Array[]): Uint8Array {
-  const parts = [0x53, 0xb0, 0, 2];
-  for (const frame of frames) parts.push(1, frame.length & 0xff, frame.length >>> 8, ...frame);
-  parts.push(0);
-  return new Uint8Array(parts);
-}
+import { ackWithZstdBlocks } from "../tests/_zstd_blocks.ts";
 
 const bomb = zstdCompressSync(new Uint8Array(65_535), { pledgedSrcSize: 65_535 } as ZstdOptions);
 // As many bombs as one datagram holds, and the 7 KB variant of the issue.
-const fullBombs = ackWithFrames(
+const fullBombs = ackWithZstdBlocks(
   Array.from({ length: Math.floor(65_000 / (bomb.length + 3)) }, () => bomb),
 );
-const smallBombs = ackWithFrames(
+const smallBombs = ackWithZstdBlocks(
   Array.from({ length: Math.floor(7_000 / (bomb.length + 3)) }, () => bomb),
 );
-const hugeWindow = ackWithFrames([
+const hugeWindow = ackWithZstdBlocks([
   new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 0, (27 - 10) << 3, 1, 0, 0]),
 ]);
 
@@ -53,7 +47,7 @@ function framesFillingDatagram(frame: Uint8Array, oneFramePerBlock: boolean): Ui
     blocks.push(block);
     room -= 3 + block.length;
   }
-  return ackWithFrames(blocks);
+  return ackWithZstdBlocks(blocks);
 }
 
 // Single segment, content size 0, one empty raw block: 9 bytes, 7,277 of them.

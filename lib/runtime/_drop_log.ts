@@ -1,11 +1,29 @@
 // Copyright the chitchat for Deno authors. MIT license.
-// Internal: logs dropped datagrams as one line per interval, not one per
+// Internal: decodes received datagrams and logs the dropped ones as one line per interval, not one per
 // datagram (a 5 s flood once wrote 49,000 warnings). The first drop after a
 // quiet interval is logged at once with its detail; later ones are counted
 // by reason and summed up, with a sample sender, when the interval ends.
 
 import type { Logger } from "../core/logger.ts";
+import type { ChitchatMessage } from "../core/message.ts";
+import { decodeMessage } from "../core/message_codec.ts";
+import { DecodeError } from "../core/wire/decode_error.ts";
+import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
 import { formatSocketAddress, type SocketAddress } from "../core/socket_address.ts";
+
+/**
+ * Decodes one received datagram, or says why it is dropped. Whatever a
+ * datagram triggers must never end a receive loop.
+ */
+export function decodeDatagram(bytes: Uint8Array): ChitchatMessage | string {
+  if (bytes.length > MAX_DATAGRAM_BYTES) return `Datagram of more than ${MAX_DATAGRAM_BYTES} bytes`;
+  try {
+    return decodeMessage(bytes);
+  } catch (error) {
+    // decodeMessage throws DecodeError only; anything else is reported the same way.
+    return error instanceof DecodeError ? error.message : String(error);
+  }
+}
 
 /** Distinct reasons kept per summary; the rest are counted as "other". */
 const MAX_REASONS = 16;

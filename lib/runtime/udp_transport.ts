@@ -13,17 +13,16 @@ import {
   denoListenDatagramAvailable,
   receiveUntilClosed,
 } from "./_socket_common.ts";
-import { DecodeError } from "../core/wire/decode_error.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
-import { decodeMessage, encodeMessage } from "../core/message_codec.ts";
+import { encodeMessage } from "../core/message_codec.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
 import {
   canonicalSocketAddress,
   formatSocketAddress,
   type SocketAddress,
 } from "../core/socket_address.ts";
-import { DropLog } from "./_drop_log.ts";
+import { decodeDatagram, DropLog } from "./_drop_log.ts";
 import type { Socket, SocketMetrics, Transport } from "./transport.ts";
 
 /**
@@ -234,20 +233,10 @@ class UdpSocket implements Socket {
   }
 
   #decode(from: SocketAddress, bytes: Uint8Array): ChitchatMessage | undefined {
-    let reason: string;
-    if (bytes.length > MAX_DATAGRAM_BYTES) {
-      reason = `Datagram of more than ${MAX_DATAGRAM_BYTES} bytes`;
-    } else {
-      try {
-        return decodeMessage(bytes);
-      } catch (error) {
-        // decodeMessage throws DecodeError only, but whatever a datagram
-        // triggers must never end the receive loop.
-        reason = error instanceof DecodeError ? error.message : errorMessage(error);
-      }
-    }
+    const decoded = decodeDatagram(bytes);
+    if (typeof decoded !== "string") return decoded;
     this.#metrics.datagramsDropped++;
-    this.#drops.record(from, reason, bytes.length);
+    this.#drops.record(from, decoded, bytes.length);
     return undefined;
   }
 

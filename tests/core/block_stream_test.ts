@@ -23,14 +23,7 @@ import {
   MIN_FRAME_CHARGE_BYTES,
 } from "../../lib/core/wire/wire_sizes.ts";
 import { testId } from "../_protocol.ts";
-
-/** An ACK whose delta is the given zstd blocks, then the end tag. */
-function ackWithFrames(...frames: Uint8Array[]): Uint8Array {
-  const parts = [0x53, 0xb0, 0, 2];
-  for (const frame of frames) parts.push(1, frame.length & 0xff, frame.length >>> 8, ...frame);
-  parts.push(0);
-  return new Uint8Array(parts);
-}
+import { ackWithZstdBlocks } from "../_zstd_blocks.ts";
 
 /** A valid zstd frame declaring a window of 2^windowLog bytes, holding nothing. */
 function frameWithWindow(windowLog: number): Uint8Array {
@@ -43,7 +36,7 @@ function frameWithWindow(windowLog: number): Uint8Array {
 const pledged = (length: number) => ({ pledgedSrcSize: length }) as ZstdOptions;
 
 Deno.test("a frame declaring a 128 MiB window is refused before anything is allocated", () => {
-  const datagram = ackWithFrames(frameWithWindow(27));
+  const datagram = ackWithZstdBlocks([frameWithWindow(27)]);
   const before = Deno.memoryUsage().rss;
   for (let i = 0; i < 20; i++) {
     throws(
@@ -54,14 +47,14 @@ Deno.test("a frame declaring a 128 MiB window is refused before anything is allo
   }
   ok(Deno.memoryUsage().rss - before < 10e6, "no window was allocated");
   // The largest accepted window still decodes.
-  const ok16 = decodeMessage(ackWithFrames(frameWithWindow(16)));
+  const ok16 = decodeMessage(ackWithZstdBlocks([frameWithWindow(16)]));
   equal(ok16.type, "ack");
 });
 
 Deno.test("a frame declaring more content than a block holds is refused", () => {
   const frame = zstdCompressSync(new Uint8Array(70_000), pledged(70_000));
   throws(
-    () => decodeMessage(ackWithFrames(frame)),
+    () => decodeMessage(ackWithZstdBlocks([frame])),
     (error: unknown) =>
       error instanceof DecodeError && error.message.includes("content size of 70000 bytes"),
   );
@@ -70,7 +63,7 @@ Deno.test("a frame declaring more content than a block holds is refused", () => 
 Deno.test("a 7 KB datagram inflating past 2 MiB is refused", () => {
   const bomb = zstdCompressSync(new Uint8Array(65_535), pledged(65_535));
   const count = Math.ceil(7_000 / (bomb.length + 3));
-  const datagram = ackWithFrames(...Array.from({ length: count }, () => bomb));
+  const datagram = ackWithZstdBlocks(Array.from({ length: count }, () => bomb));
   ok(datagram.length <= 7_500 && count * 65_535 > MAX_INFLATED_DELTA_BYTES);
   // Its cost is measured by bench/decode_bench.ts (decode/worst-datagram).
   throws(

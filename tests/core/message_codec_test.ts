@@ -4,29 +4,15 @@ import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import { zstdCompressSync, type ZstdOptions } from "node:zlib";
 import { DecodeError, decodeMessage, Delta, Digest, encodeMessage } from "../../mod.ts";
 import { testId } from "../_protocol.ts";
+import { ackWithZstdBlocks } from "../_zstd_blocks.ts";
 import { messageByteLength } from "../../lib/core/message_codec.ts";
-
-function ackWithBlocks(...blocks: Uint8Array[]): Uint8Array {
-  const parts: Uint8Array[] = [new Uint8Array([0x53, 0xb0, 0, 2])];
-  for (const block of blocks) {
-    parts.push(new Uint8Array([1, block.length & 0xff, block.length >> 8]), block);
-  }
-  parts.push(new Uint8Array([0]));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 Deno.test("a decompression bomb is refused before it is inflated", () => {
   // ~30 bytes that inflate to 64 KiB each, 400 times: 26 MB from 12 KB.
   const bomb = zstdCompressSync(new Uint8Array(65_535), { pledgedSrcSize: 65_535 } as ZstdOptions);
   const blocks = Array.from({ length: 400 }, () => bomb);
   throws(
-    () => decodeMessage(ackWithBlocks(...blocks)),
+    () => decodeMessage(ackWithZstdBlocks(blocks)),
     (error: unknown) =>
       error instanceof DecodeError && /more than 2097152 bytes/.test(error.message),
   );
@@ -34,12 +20,18 @@ Deno.test("a decompression bomb is refused before it is inflated", () => {
 
 Deno.test("a truncated zstd frame is refused, not read as empty", () => {
   const frame = zstdCompressSync(new TextEncoder().encode("x".repeat(1_000)));
-  throws(() => decodeMessage(ackWithBlocks(frame.subarray(0, frame.length - 2))), DecodeError);
+  throws(
+    () => decodeMessage(ackWithZstdBlocks([frame.subarray(0, frame.length - 2)])),
+    DecodeError,
+  );
 });
 
 Deno.test("bytes after a zstd frame inside a block are refused", () => {
   const frame = zstdCompressSync(new Uint8Array(10));
-  throws(() => decodeMessage(ackWithBlocks(new Uint8Array([...frame, 1, 2, 3]))), DecodeError);
+  throws(
+    () => decodeMessage(ackWithZstdBlocks([new Uint8Array([...frame, 1, 2, 3])])),
+    DecodeError,
+  );
 });
 
 Deno.test("DecodeError carries the offset of the problem", () => {
