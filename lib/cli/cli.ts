@@ -45,6 +45,7 @@ import {
   type FailureDetectorConfig,
 } from "../core/failure_detector.ts";
 import { createHttpHandler } from "./http_api.ts";
+import { HttpGuard } from "./_http_guard.ts";
 import type { Logger, LogLevel } from "../core/logger.ts";
 
 type LogFields = Parameters<Logger["info"]>[1];
@@ -63,6 +64,8 @@ const VERSION: string = denoJson.version;
 const DEFAULT_LISTEN = "127.0.0.1:10000";
 const DEFAULT_CLUSTER_ID = "testing";
 const DEFAULT_INTERVAL_MS = 1_000;
+const DEFAULT_HTTP_MAX_CONNECTIONS = 256;
+const DEFAULT_HTTP_IDLE_TIMEOUT_MS = 30_000;
 const DEFAULT_LOG_LEVEL: LogLevel = "warn";
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 const MAX_U64 = 0xffff_ffff_ffff_ffffn;
@@ -87,6 +90,8 @@ Options:
   --gc-grace-ms N             how long tombstones and TTL'd keys are kept, in ms (default: ${DEFAULT_MARKED_FOR_DELETION_GRACE_PERIOD_MS})
   --fd-initial-interval-ms N  failure detector prior heartbeat interval, in ms (default: the gossip interval)
   --http HOST:PORT            serve the HTTP API there (port 0 picks one)
+  --http-max-connections N    open HTTP connections at most; more are refused with 503 (default: ${DEFAULT_HTTP_MAX_CONNECTIONS})
+  --http-idle-timeout-ms N    close an HTTP connection idle this long, request head included (default: ${DEFAULT_HTTP_IDLE_TIMEOUT_MS})
   --log-level LEVEL           debug, info, warn or error (default: ${DEFAULT_LOG_LEVEL})
   -h, --help                  print this help and exit
   --version                   print the version and exit
@@ -112,6 +117,8 @@ const FLAGS = {
   "gc-grace-ms": { type: "string" },
   "fd-initial-interval-ms": { type: "string" },
   http: { type: "string" },
+  "http-max-connections": { type: "string" },
+  "http-idle-timeout-ms": { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
@@ -176,6 +183,10 @@ export interface CliNodeConfig {
   readonly markedForDeletionGracePeriodMs: number | undefined;
   /** Where to serve the HTTP API (`--http`), or `undefined` for no API. */
   readonly httpAddr: SocketAddress | undefined;
+  /** Open HTTP connections at most (`--http-max-connections`); more are refused with 503. */
+  readonly httpMaxConnections: number;
+  /** How long an HTTP connection may stay idle, its request head included (`--http-idle-timeout-ms`). */
+  readonly httpIdleTimeoutMs: number;
   /** The least severe log level written to stderr (`--log-level`). */
   readonly logLevel: LogLevel;
 }
@@ -286,6 +297,12 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
         ? undefined
         : positiveInteger("gc-grace-ms", values["gc-grace-ms"]),
       httpAddr: values.http === undefined ? undefined : socketAddress("http", values.http),
+      httpMaxConnections: values["http-max-connections"] === undefined
+        ? DEFAULT_HTTP_MAX_CONNECTIONS
+        : positiveInteger("http-max-connections", values["http-max-connections"]),
+      httpIdleTimeoutMs: values["http-idle-timeout-ms"] === undefined
+        ? DEFAULT_HTTP_IDLE_TIMEOUT_MS
+        : positiveInteger("http-idle-timeout-ms", values["http-idle-timeout-ms"], MAX_TIMER_MS),
       logLevel: logLevel as LogLevel,
     },
   };
@@ -531,11 +548,14 @@ async function runNode(
     }
 
     let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+    let guard: HttpGuard | undefined;
     if (config.httpAddr !== undefined) {
       try {
+        // Only the guard connects here: it caps connections, times out idle
+        // ones and survives accept failures, which Deno.serve alone does not.
         server = Deno.serve({
-          hostname: config.httpAddr.hostname,
-          port: config.httpAddr.port,
+          hostname: "127.0.0.1",
+          port: 0,
           // The startup line below reports the address instead of Deno's banner.
           onListen: () => {},
           onError: (error: unknown): Response => {
@@ -543,9 +563,24 @@ async function runNode(
             return Response.json({ error: "Internal error" }, { status: 500 });
           },
         }, createHttpHandler(handle, { standalone: config.seedNodes.length === 0 }));
+        let acceptErrorLogged = false;
+        guard = new HttpGuard({
+          hostname: config.httpAddr.hostname,
+          port: config.httpAddr.port,
+          upstream: server.addr,
+          maxConnections: config.httpMaxConnections,
+          idleTimeoutMs: config.httpIdleTimeoutMs,
+          onAcceptError: (error) => {
+            // Out of descriptors, this fires on every retry: once is news enough.
+            if (acceptErrorLogged) return;
+            acceptErrorLogged = true;
+            stderr(`chitchat: HTTP accept failed (counted, retrying): ${describeError(error)}`);
+          },
+        });
       } catch (error) {
         const where = formatSocketAddress(config.httpAddr);
         stderr(`chitchat: cannot serve HTTP on ${where}: ${describeError(error)}`);
+        await server?.shutdown();
         await handle.shutdown();
         return 1;
       }
@@ -558,8 +593,8 @@ async function runNode(
         `gossiping on ${formatSocketAddress(handle.localAddr)} as ` +
         `${formatSocketAddress(id.gossipAdvertiseAddr)}, seeds: ${seeds}`,
     );
-    if (server !== undefined) {
-      stdout(`chitchat: HTTP API on http://${formatSocketAddress(server.addr)}/`);
+    if (guard !== undefined) {
+      stdout(`chitchat: HTTP API on http://${formatSocketAddress(guard.addr)}/`);
     }
     const advertised = id.gossipAdvertiseAddr.hostname;
     if (advertised === "0.0.0.0" || advertised === "::") {
@@ -592,6 +627,7 @@ async function runNode(
     ]);
     subscription.unsubscribe();
     if (outcome.kind === "stop") stdout(`chitchat: ${outcome.reason}, shutting down`);
+    await guard?.close();
     await server?.shutdown();
     if (outcome.kind === "terminated") {
       const why = outcome.error === undefined ? "" : `: ${describeError(outcome.error)}`;
