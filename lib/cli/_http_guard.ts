@@ -34,6 +34,26 @@ export interface HttpGuardOptions {
   readonly onAcceptError?: (error: unknown) => void;
 }
 
+/**
+ * Descriptors left to the rest of the process (UDP socket, files, DNS). A
+ * relayed connection costs three: the client's, the guard's to the server
+ * and the server's accepted one; when the last of these cannot be had,
+ * `Deno.serve`'s accept loop rejects uncaught and the process dies.
+ */
+const RESERVED_DESCRIPTORS = 64;
+const DESCRIPTORS_PER_CONNECTION = 3;
+
+/** The soft limit on open descriptors, where the platform tells (Linux). */
+export function openFilesLimit(): number | undefined {
+  try {
+    const limits = Deno.readTextFileSync("/proc/self/limits");
+    const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
+    return soft === undefined ? undefined : Number(soft);
+  } catch {
+    return undefined;
+  }
+}
+
 /** How long to wait after a failed accept: failing again at once would spin. */
 const ACCEPT_BACKOFF_MS = 50;
 const REFUSAL_BODY = '{"error":"Too many connections: try again later"}\n';
@@ -45,6 +65,9 @@ const REFUSAL = new TextEncoder().encode(
 
 export class HttpGuard {
   readonly addr: Deno.NetAddr;
+  /** The cap in force: the one asked for, lowered to what the descriptor limit allows. */
+  readonly maxConnections: number;
+  #ceiling: number;
   readonly #listener: Deno.TcpListener;
   readonly #options: HttpGuardOptions;
   readonly #connections = new Set<Promise<void>>();
@@ -56,6 +79,12 @@ export class HttpGuard {
 
   constructor(options: HttpGuardOptions) {
     this.#options = options;
+    const limit = openFilesLimit();
+    const affordable = limit === undefined
+      ? Infinity
+      : Math.max(1, Math.floor((limit - RESERVED_DESCRIPTORS) / DESCRIPTORS_PER_CONNECTION));
+    this.maxConnections = Math.min(options.maxConnections, affordable);
+    this.#ceiling = this.maxConnections;
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
     this.addr = this.#listener.addr;
     this.#acceptLoop = this.#accept();
@@ -86,6 +115,9 @@ export class HttpGuard {
       } catch (error) {
         if (this.#closing) return;
         this.#metrics.acceptErrors++;
+        // Out of descriptors anyway (other code holds some): hold fewer
+        // connections until some close, so the server's own accept succeeds.
+        this.#ceiling = Math.max(1, Math.min(this.#ceiling, this.#closers.size - 4));
         this.#options.onAcceptError?.(error);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
@@ -96,9 +128,8 @@ export class HttpGuard {
         });
         continue;
       }
-      const work = this.#closers.size >= this.#options.maxConnections
-        ? this.#refuse(conn)
-        : this.#relay(conn);
+      if (this.#closers.size < this.#ceiling / 2) this.#ceiling = this.maxConnections;
+      const work = this.#closers.size >= this.#ceiling ? this.#refuse(conn) : this.#relay(conn);
       this.#connections.add(work);
       work.finally(() => this.#connections.delete(work));
     }

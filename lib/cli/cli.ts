@@ -595,6 +595,12 @@ async function runNode(
     );
     if (guard !== undefined) {
       stdout(`chitchat: HTTP API on http://${formatSocketAddress(guard.addr)}/`);
+      if (guard.maxConnections < config.httpMaxConnections) {
+        stderr(
+          `chitchat: HTTP connections capped at ${guard.maxConnections}, not ` +
+            `${config.httpMaxConnections}: the open files limit allows no more`,
+        );
+      }
     }
     const advertised = id.gossipAdvertiseAddr.hostname;
     if (advertised === "0.0.0.0" || advertised === "::") {
