@@ -63,6 +63,23 @@ const REFUSAL = new TextEncoder().encode(
     REFUSAL_BODY,
 );
 
+// Deno's HTTP server refuses a malformed request head (an invalid or
+// repeated Content-Length, a head it cannot parse or too large) with this
+// bodiless 400, without calling the handler or onError; the API's own 400s
+// always carry a JSON body, so this exact start is Deno's refusal.
+const DENO_REFUSAL = new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n");
+const JSON_REFUSAL_BODY = '{"error":"Malformed request: refused by the HTTP server"}\n';
+const JSON_REFUSAL = new TextEncoder().encode(
+  "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n" +
+    `content-length: ${JSON_REFUSAL_BODY.length}\r\n\r\n${JSON_REFUSAL_BODY}`,
+);
+
+function isDenoRefusal(bytes: Uint8Array): boolean {
+  if (bytes.length < DENO_REFUSAL.length) return false;
+  for (let i = 0; i < DENO_REFUSAL.length; i++) if (bytes[i] !== DENO_REFUSAL[i]) return false;
+  return true;
+}
+
 export class HttpGuard {
   readonly addr: Deno.NetAddr;
   /** The cap in force: the one asked for, lowered to what the descriptor limit allows. */
@@ -179,7 +196,7 @@ export class HttpGuard {
         // The client finished sending; the answer may still be on its way.
         if (!closed) upstream!.closeWrite().catch(close);
       });
-      const toClient = pump(upstream, client, touch).then(close);
+      const toClient = pump(upstream, client, touch, true).then(close);
       await Promise.all([toServer.catch(close), toClient.catch(close)]);
     } catch {
       // A failed connect or a reset: the connection just ends.
@@ -189,7 +206,12 @@ export class HttpGuard {
   }
 }
 
-async function pump(from: Deno.Conn, to: Deno.Conn, touch: () => void): Promise<void> {
+async function pump(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  touch: () => void,
+  rewriteRefusal = false,
+): Promise<void> {
   const buffer = new Uint8Array(16_384);
   for (;;) {
     let n: number | null;
@@ -200,6 +222,11 @@ async function pump(from: Deno.Conn, to: Deno.Conn, touch: () => void): Promise<
     }
     if (n === null) return;
     touch();
+    if (rewriteRefusal && isDenoRefusal(buffer.subarray(0, n))) {
+      // The refusal ends the connection: answer it the API's way instead.
+      await to.write(JSON_REFUSAL);
+      return;
+    }
     let offset = 0;
     while (offset < n) offset += await to.write(buffer.subarray(offset, n));
   }

@@ -93,6 +93,7 @@ Options:
   --http-max-connections N    open HTTP connections at most; more are refused with 503 (default: ${DEFAULT_HTTP_MAX_CONNECTIONS})
   --http-idle-timeout-ms N    close an HTTP connection idle this long, request head included (default: ${DEFAULT_HTTP_IDLE_TIMEOUT_MS})
   --log-level LEVEL           debug, info, warn or error (default: ${DEFAULT_LOG_LEVEL})
+  --log-format FORMAT         text (ISO time, level, node id, message) or json (one object a line) (default: text)
   -h, --help                  print this help and exit
   --version                   print the version and exit
 
@@ -120,6 +121,7 @@ const FLAGS = {
   "http-max-connections": { type: "string" },
   "http-idle-timeout-ms": { type: "string" },
   "log-level": { type: "string" },
+  "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -189,6 +191,8 @@ export interface CliNodeConfig {
   readonly httpIdleTimeoutMs: number;
   /** The least severe log level written to stderr (`--log-level`). */
   readonly logLevel: LogLevel;
+  /** How log lines are written (`--log-format`): `text` or `json`, one object a line. */
+  readonly logFormat: "text" | "json";
 }
 
 /**
@@ -282,6 +286,10 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     throw invalid("log-level", logLevel, `expected one of ${LOG_LEVELS.join(", ")}`);
   }
+  const logFormat = values["log-format"] ?? "text";
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw invalid("log-format", logFormat, "expected text or json");
+  }
 
   return {
     kind: "run",
@@ -304,6 +312,7 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
         ? DEFAULT_HTTP_IDLE_TIMEOUT_MS
         : positiveInteger("http-idle-timeout-ms", values["http-idle-timeout-ms"], MAX_TIMER_MS),
       logLevel: logLevel as LogLevel,
+      logFormat,
     },
   };
 }
@@ -529,6 +538,7 @@ async function runNode(
 ): Promise<number> {
   const { stopped, dispose: disposeStopListeners } = stopRequests(signal);
   try {
+    const logger = lineLogger(stderr, config);
     let handle: ChitchatHandle;
     try {
       handle = await spawnChitchat({
@@ -540,7 +550,7 @@ async function runNode(
         gossipIntervalMs: config.gossipIntervalMs,
         listenAddr: config.listenAddr,
         seedNodes: config.seedNodes,
-      }, { logger: lineLogger(stderr, config.logLevel) });
+      }, { logger });
     } catch (error) {
       const where = formatSocketAddress(config.listenAddr);
       stderr(`chitchat: cannot start the node on UDP ${where}: ${describeError(error)}`);
@@ -681,17 +691,33 @@ function describeError(error: unknown): string {
   return String(error);
 }
 
-/** A {@linkcode Logger} writing one line per entry, fields inspected inline. */
-function lineLogger(write: (line: string) => void, level: LogLevel): Logger {
-  const min = LOG_LEVELS.indexOf(level);
+/**
+ * A {@linkcode Logger} writing one line per entry: `ISO-time level node-id
+ * message {fields}` as text, or one JSON object a line.
+ */
+function lineLogger(write: (line: string) => void, config: CliNodeConfig): Logger {
+  const min = LOG_LEVELS.indexOf(config.logLevel);
+  const nodeId = config.chitchatId.nodeId;
   const at = (lvl: LogLevel) => (message: string, fields?: LogFields): void => {
     if (LOG_LEVELS.indexOf(lvl) < min) return;
+    const time = new Date().toISOString();
+    if (config.logFormat === "json") {
+      write(JSON.stringify({ time, level: lvl, node: nodeId, message, ...fields }, jsonSafe));
+      return;
+    }
     const extra = fields === undefined
       ? ""
       : ` ${Deno.inspect(fields, { compact: true, breakLength: Infinity, colors: false })}`;
-    write(`[chitchat] ${lvl} ${message}${extra}`);
+    write(`${time} ${lvl.toUpperCase()} ${nodeId} ${message}${extra}`);
   };
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+/** Errors and bigints have no JSON form of their own. */
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -104,6 +104,7 @@ Deno.test("parseCliArgs() fills in the defaults", SANITIZED, () => {
   equal(node.httpMaxConnections, 256);
   equal(node.httpIdleTimeoutMs, 30_000);
   equal(node.logLevel, "warn");
+  equal(node.logFormat, "text");
 });
 
 Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
@@ -137,6 +138,8 @@ Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
     "9",
     "--http-idle-timeout-ms",
     "1234",
+    "--log-format",
+    "json",
     "--log-level",
     "debug",
   ]);
@@ -156,6 +159,7 @@ Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
     httpAddr: { hostname: "localhost", port: 0 },
     httpMaxConnections: 9,
     httpIdleTimeoutMs: 1234,
+    logFormat: "json",
     logLevel: "debug",
   });
 });

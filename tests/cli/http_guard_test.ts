@@ -174,3 +174,34 @@ Deno.test("GET / narrows with ?node=, ?prefix= and ?keys=false", SANITIZED, asyn
     equal(await node.stop(), 0);
   }
 });
+
+Deno.test(
+  "Deno's own refusals (oversized head, invalid Content-Length, garbage) answer with a JSON error",
+  SANITIZED,
+  async () => {
+    const node = await startNode([]);
+    try {
+      const requests = [
+        `GET / HTTP/1.1\r\nhost: x\r\nx-big: ${"a".repeat(100_000)}\r\nconnection: close\r\n\r\n`,
+        "PUT /kv/a HTTP/1.1\r\nhost: x\r\ncontent-length: abc\r\nconnection: close\r\n\r\nxyz",
+        "PUT /kv/a HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nxyz",
+        "HELLO\r\n\r\n",
+      ];
+      for (const request of requests) {
+        const answer = await rawExchange(node.url, request);
+        const [head, body] = answer.split("\r\n\r\n");
+        match(head, /^HTTP\/1\.1 400 Bad Request\r\n/, request.slice(0, 40));
+        match(head, /\r\ncontent-type: application\/json\r\n/);
+        deepStrictEqual(JSON.parse(body), {
+          error: "Malformed request: refused by the HTTP server",
+        });
+      }
+      // The API's own 400s keep their own message.
+      const own = await fetch(new URL("/?bogus=1", node.url));
+      equal(own.status, 400);
+      match((await own.json()).error, /Unknown query parameter/);
+    } finally {
+      equal(await node.stop(), 0);
+    }
+  },
+);
