@@ -46,6 +46,7 @@ import {
 } from "../core/failure_detector.ts";
 import { createHttpHandler } from "./http_api.ts";
 import { HttpGuard } from "./_http_guard.ts";
+import { CLIENT_COMMANDS, parseClientCommand, runClientCommand } from "./_client_commands.ts";
 import type { Logger, LogLevel } from "../core/logger.ts";
 
 type LogFields = Parameters<Logger["info"]>[1];
@@ -75,6 +76,9 @@ const MAX_TIMER_MS = 0x7fff_ffff;
 const USAGE = `chitchat ${VERSION}: runs one chitchat node over UDP
 
 Usage: chitchat [options]
+       chitchat members --http HOST:PORT          the members of a running node, as a table
+       chitchat get KEY --http HOST:PORT          a running node's value of KEY
+       chitchat set KEY VALUE --http HOST:PORT    set KEY on a running node
 
 Options:
   --listen HOST:PORT          UDP address to bind (default: ${DEFAULT_LISTEN}; port 0 picks one)
@@ -510,6 +514,15 @@ export interface CliOptions {
 export async function main(args: readonly string[], options: CliOptions = {}): Promise<number> {
   const stdout = options.stdout ?? ((line: string): void => console.log(line));
   const stderr = options.stderr ?? ((line: string): void => console.error(line));
+  const rest = args[0] === "--" ? args.slice(1) : args;
+  if (rest.length > 0 && CLIENT_COMMANDS.includes(rest[0])) {
+    const client = parseClientCommand(rest);
+    if (typeof client === "string") {
+      stderr(`chitchat: ${client}`);
+      return 2;
+    }
+    return await runClientCommand(client, stdout, stderr);
+  }
   let command: CliCommand;
   try {
     command = parseCliArgs(args);
