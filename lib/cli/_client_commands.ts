@@ -44,6 +44,7 @@ interface MemberRow {
   heartbeat: number;
   maxVersion: number;
   phi: number | null;
+  msSinceHeartbeat: number | null;
 }
 
 /** Runs a client subcommand; returns the exit code (0, or 1 on a failed request). */
@@ -80,7 +81,16 @@ export async function runClientCommand(
 /** The rows as an aligned table, like `serf members`. */
 function membersTable(rows: readonly MemberRow[]): string[] {
   const cells = [
-    ["NODE", "GENERATION", "ADDRESS", "STATUS", "HEARTBEAT", "MAX VERSION", "PHI"],
+    [
+      "NODE",
+      "GENERATION",
+      "ADDRESS",
+      "STATUS",
+      "HEARTBEAT",
+      "MAX VERSION",
+      "PHI",
+      "LAST HEARTBEAT",
+    ],
     ...rows.map((r) => [
       r.nodeId,
       r.generationId,
@@ -89,6 +99,7 @@ function membersTable(rows: readonly MemberRow[]): string[] {
       String(r.heartbeat),
       String(r.maxVersion),
       r.phi === null ? "-" : r.phi.toFixed(2),
+      r.msSinceHeartbeat === null ? "-" : `${r.msSinceHeartbeat} ms ago`,
     ]),
   ];
   const widths = cells[0].map((_, c) => Math.max(...cells.map((row) => row[c].length)));

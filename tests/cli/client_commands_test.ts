@@ -40,8 +40,11 @@ Deno.test("members, set and get talk to a running node over its HTTP API", SANIT
     deepStrictEqual(missing.err, ['chitchat: No key "nope" on this node']);
     const members = await client(["members", "--http", http]);
     equal(members.code, 0);
-    match(members.out[0], /^NODE\s+GENERATION\s+ADDRESS\s+STATUS\s+HEARTBEAT\s+MAX VERSION\s+PHI$/);
-    match(members.out[1], /^served\s+7\s+127\.0\.0\.1:\d+\s+live\s+\d+\s+1\s+/);
+    match(
+      members.out[0],
+      /^NODE\s+GENERATION\s+ADDRESS\s+STATUS\s+HEARTBEAT\s+MAX VERSION\s+PHI\s+LAST HEARTBEAT$/,
+    );
+    match(members.out[1], /^served\s+7\s+127\.0\.0\.1:\d+\s+self\s+\d+\s+1\s+-\s+-$/);
     equal(members.out.length, 2);
   } finally {
     controller.abort();
