@@ -45,6 +45,8 @@ import {
   type FailureDetectorConfig,
 } from "../core/failure_detector.ts";
 import { createHttpHandler } from "./http_api.ts";
+import { HttpGuard } from "./_http_guard.ts";
+import { CLIENT_COMMANDS, parseClientCommand, runClientCommand } from "./_client_commands.ts";
 import type { Logger, LogLevel } from "../core/logger.ts";
 
 type LogFields = Parameters<Logger["info"]>[1];
@@ -63,6 +65,8 @@ const VERSION: string = denoJson.version;
 const DEFAULT_LISTEN = "127.0.0.1:10000";
 const DEFAULT_CLUSTER_ID = "testing";
 const DEFAULT_INTERVAL_MS = 1_000;
+const DEFAULT_HTTP_MAX_CONNECTIONS = 256;
+const DEFAULT_HTTP_IDLE_TIMEOUT_MS = 30_000;
 const DEFAULT_LOG_LEVEL: LogLevel = "warn";
 const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 const MAX_U64 = 0xffff_ffff_ffff_ffffn;
@@ -72,6 +76,9 @@ const MAX_TIMER_MS = 0x7fff_ffff;
 const USAGE = `chitchat ${VERSION}: runs one chitchat node over UDP
 
 Usage: chitchat [options]
+       chitchat members --http HOST:PORT          the members of a running node, as a table
+       chitchat get KEY --http HOST:PORT          a running node's value of KEY
+       chitchat set KEY VALUE --http HOST:PORT    set KEY on a running node
 
 Options:
   --listen HOST:PORT          UDP address to bind (default: ${DEFAULT_LISTEN}; port 0 picks one)
@@ -87,7 +94,10 @@ Options:
   --gc-grace-ms N             how long tombstones and TTL'd keys are kept, in ms (default: ${DEFAULT_MARKED_FOR_DELETION_GRACE_PERIOD_MS})
   --fd-initial-interval-ms N  failure detector prior heartbeat interval, in ms (default: the gossip interval)
   --http HOST:PORT            serve the HTTP API there (port 0 picks one)
+  --http-max-connections N    open HTTP connections at most; more are refused with 503 (default: ${DEFAULT_HTTP_MAX_CONNECTIONS})
+  --http-idle-timeout-ms N    close an HTTP connection idle this long, request head included (default: ${DEFAULT_HTTP_IDLE_TIMEOUT_MS})
   --log-level LEVEL           debug, info, warn or error (default: ${DEFAULT_LOG_LEVEL})
+  --log-format FORMAT         text (ISO time, level, node id, message) or json (one object a line) (default: text)
   -h, --help                  print this help and exit
   --version                   print the version and exit
 
@@ -112,7 +122,10 @@ const FLAGS = {
   "gc-grace-ms": { type: "string" },
   "fd-initial-interval-ms": { type: "string" },
   http: { type: "string" },
+  "http-max-connections": { type: "string" },
+  "http-idle-timeout-ms": { type: "string" },
   "log-level": { type: "string" },
+  "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -176,8 +189,14 @@ export interface CliNodeConfig {
   readonly markedForDeletionGracePeriodMs: number | undefined;
   /** Where to serve the HTTP API (`--http`), or `undefined` for no API. */
   readonly httpAddr: SocketAddress | undefined;
+  /** Open HTTP connections at most (`--http-max-connections`); more are refused with 503. */
+  readonly httpMaxConnections: number;
+  /** How long an HTTP connection may stay idle, its request head included (`--http-idle-timeout-ms`). */
+  readonly httpIdleTimeoutMs: number;
   /** The least severe log level written to stderr (`--log-level`). */
   readonly logLevel: LogLevel;
+  /** How log lines are written (`--log-format`): `text` or `json`, one object a line. */
+  readonly logFormat: "text" | "json";
 }
 
 /**
@@ -271,6 +290,10 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     throw invalid("log-level", logLevel, `expected one of ${LOG_LEVELS.join(", ")}`);
   }
+  const logFormat = values["log-format"] ?? "text";
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw invalid("log-format", logFormat, "expected text or json");
+  }
 
   return {
     kind: "run",
@@ -286,7 +309,14 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
         ? undefined
         : positiveInteger("gc-grace-ms", values["gc-grace-ms"]),
       httpAddr: values.http === undefined ? undefined : socketAddress("http", values.http),
+      httpMaxConnections: values["http-max-connections"] === undefined
+        ? DEFAULT_HTTP_MAX_CONNECTIONS
+        : positiveInteger("http-max-connections", values["http-max-connections"]),
+      httpIdleTimeoutMs: values["http-idle-timeout-ms"] === undefined
+        ? DEFAULT_HTTP_IDLE_TIMEOUT_MS
+        : positiveInteger("http-idle-timeout-ms", values["http-idle-timeout-ms"], MAX_TIMER_MS),
       logLevel: logLevel as LogLevel,
+      logFormat,
     },
   };
 }
@@ -484,6 +514,15 @@ export interface CliOptions {
 export async function main(args: readonly string[], options: CliOptions = {}): Promise<number> {
   const stdout = options.stdout ?? ((line: string): void => console.log(line));
   const stderr = options.stderr ?? ((line: string): void => console.error(line));
+  const rest = args[0] === "--" ? args.slice(1) : args;
+  if (rest.length > 0 && CLIENT_COMMANDS.includes(rest[0])) {
+    const client = parseClientCommand(rest);
+    if (typeof client === "string") {
+      stderr(`chitchat: ${client}`);
+      return 2;
+    }
+    return await runClientCommand(client, stdout, stderr);
+  }
   let command: CliCommand;
   try {
     command = parseCliArgs(args);
@@ -512,6 +551,7 @@ async function runNode(
 ): Promise<number> {
   const { stopped, dispose: disposeStopListeners } = stopRequests(signal);
   try {
+    const logger = lineLogger(stderr, config);
     let handle: ChitchatHandle;
     try {
       handle = await spawnChitchat({
@@ -523,7 +563,7 @@ async function runNode(
         gossipIntervalMs: config.gossipIntervalMs,
         listenAddr: config.listenAddr,
         seedNodes: config.seedNodes,
-      }, { logger: lineLogger(stderr, config.logLevel) });
+      }, { logger });
     } catch (error) {
       const where = formatSocketAddress(config.listenAddr);
       stderr(`chitchat: cannot start the node on UDP ${where}: ${describeError(error)}`);
@@ -531,11 +571,14 @@ async function runNode(
     }
 
     let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+    let guard: HttpGuard | undefined;
     if (config.httpAddr !== undefined) {
       try {
+        // Only the guard connects here: it caps connections, times out idle
+        // ones and survives accept failures, which Deno.serve alone does not.
         server = Deno.serve({
-          hostname: config.httpAddr.hostname,
-          port: config.httpAddr.port,
+          hostname: "127.0.0.1",
+          port: 0,
           // The startup line below reports the address instead of Deno's banner.
           onListen: () => {},
           onError: (error: unknown): Response => {
@@ -543,9 +586,24 @@ async function runNode(
             return Response.json({ error: "Internal error" }, { status: 500 });
           },
         }, createHttpHandler(handle, { standalone: config.seedNodes.length === 0 }));
+        let acceptErrorLogged = false;
+        guard = new HttpGuard({
+          hostname: config.httpAddr.hostname,
+          port: config.httpAddr.port,
+          upstream: server.addr,
+          maxConnections: config.httpMaxConnections,
+          idleTimeoutMs: config.httpIdleTimeoutMs,
+          onAcceptError: (error) => {
+            // Out of descriptors, this fires on every retry: once is news enough.
+            if (acceptErrorLogged) return;
+            acceptErrorLogged = true;
+            stderr(`chitchat: HTTP accept failed (counted, retrying): ${describeError(error)}`);
+          },
+        });
       } catch (error) {
         const where = formatSocketAddress(config.httpAddr);
         stderr(`chitchat: cannot serve HTTP on ${where}: ${describeError(error)}`);
+        await server?.shutdown();
         await handle.shutdown();
         return 1;
       }
@@ -558,8 +616,14 @@ async function runNode(
         `gossiping on ${formatSocketAddress(handle.localAddr)} as ` +
         `${formatSocketAddress(id.gossipAdvertiseAddr)}, seeds: ${seeds}`,
     );
-    if (server !== undefined) {
-      stdout(`chitchat: HTTP API on http://${formatSocketAddress(server.addr)}/`);
+    if (guard !== undefined) {
+      stdout(`chitchat: HTTP API on http://${formatSocketAddress(guard.addr)}/`);
+      if (guard.maxConnections < config.httpMaxConnections) {
+        stderr(
+          `chitchat: HTTP connections capped at ${guard.maxConnections}, not ` +
+            `${config.httpMaxConnections}: the open files limit allows no more`,
+        );
+      }
     }
     const advertised = id.gossipAdvertiseAddr.hostname;
     if (advertised === "0.0.0.0" || advertised === "::") {
@@ -592,6 +656,7 @@ async function runNode(
     ]);
     subscription.unsubscribe();
     if (outcome.kind === "stop") stdout(`chitchat: ${outcome.reason}, shutting down`);
+    await guard?.close();
     await server?.shutdown();
     if (outcome.kind === "terminated") {
       const why = outcome.error === undefined ? "" : `: ${describeError(outcome.error)}`;
@@ -639,17 +704,33 @@ function describeError(error: unknown): string {
   return String(error);
 }
 
-/** A {@linkcode Logger} writing one line per entry, fields inspected inline. */
-function lineLogger(write: (line: string) => void, level: LogLevel): Logger {
-  const min = LOG_LEVELS.indexOf(level);
+/**
+ * A {@linkcode Logger} writing one line per entry: `ISO-time level node-id
+ * message {fields}` as text, or one JSON object a line.
+ */
+function lineLogger(write: (line: string) => void, config: CliNodeConfig): Logger {
+  const min = LOG_LEVELS.indexOf(config.logLevel);
+  const nodeId = config.chitchatId.nodeId;
   const at = (lvl: LogLevel) => (message: string, fields?: LogFields): void => {
     if (LOG_LEVELS.indexOf(lvl) < min) return;
+    const time = new Date().toISOString();
+    if (config.logFormat === "json") {
+      write(JSON.stringify({ time, level: lvl, node: nodeId, message, ...fields }, jsonSafe));
+      return;
+    }
     const extra = fields === undefined
       ? ""
       : ` ${Deno.inspect(fields, { compact: true, breakLength: Infinity, colors: false })}`;
-    write(`[chitchat] ${lvl} ${message}${extra}`);
+    write(`${time} ${lvl.toUpperCase()} ${nodeId} ${message}${extra}`);
   };
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+/** Errors and bigints have no JSON form of their own. */
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

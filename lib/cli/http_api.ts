@@ -6,7 +6,9 @@
  * `Deno.serve` and in tests alike.
  *
  * Routes (`HEAD` wherever `GET`):
- * - `GET /`: the cluster state ({@linkcode ClusterStateJson});
+ * - `GET /`: the cluster state ({@linkcode ClusterStateJson}); `?node=ID`
+ *   (repeatable) keeps only those nodes, `?prefix=P` only keys starting with
+ *   P, `?keys=false` drops the key-values;
  * - `GET /members`: one row per known node ({@linkcode MemberJson});
  * - `GET /nodes/<nodeId>`: that node's key-values, newest generation;
  * - `GET /kv/<key>`: this node's value of `<key>`;
@@ -190,6 +192,47 @@ export function clusterStateJson(chitchat: Chitchat): ClusterStateJson {
     deadNodes: chitchat.deadNodes().sort(compareChitchatIds).map(chitchatIdJson),
     nodes: chitchat.nodeStates().map((state) => nodeStateJson(state, liveKeys)),
   };
+}
+
+/**
+ * `GET /` with `?node=ID` (repeatable: only those node ids), `?prefix=P`
+ * (only keys starting with P) and `?keys=false` (no key-values at all): a
+ * whole state at thousands of keys is hundreds of kilobytes.
+ */
+function narrowedClusterState(chitchat: Chitchat, url: URL): ClusterStateJson {
+  const nodeIds = new Set<string>();
+  let prefix = "";
+  let keys = true;
+  for (const [name, value] of url.searchParams) {
+    if (name === "node") nodeIds.add(value);
+    else if (name === "prefix") prefix = value;
+    else if (name === "keys") keys = parseFlag(name, value);
+    else {throw new HttpApiError(
+        400,
+        `Unknown query parameter "${name}" (known: node, prefix, keys)`,
+      );}
+  }
+  const state = clusterStateJson(chitchat);
+  if (nodeIds.size === 0 && prefix === "" && keys) return state;
+  const wanted = (id: ChitchatIdJson): boolean => nodeIds.size === 0 || nodeIds.has(id.nodeId);
+  return {
+    ...state,
+    liveNodes: state.liveNodes.filter(wanted),
+    deadNodes: state.deadNodes.filter(wanted),
+    nodes: state.nodes.filter((node) => wanted(node.chitchatId)).map((node) => ({
+      ...node,
+      keyValues: keys ? node.keyValues.filter((kv) => kv.key.startsWith(prefix)) : [],
+    })),
+  };
+}
+
+function parseFlag(name: string, value: string): boolean {
+  if (value === "" || value === "1" || value === "true") return true;
+  if (value === "0" || value === "false") return false;
+  throw new HttpApiError(
+    400,
+    `Invalid query parameter ${name}="${value}": expected 1, true, 0 or false`,
+  );
 }
 
 function chitchatIdJson(id: ChitchatId): ChitchatIdJson {
@@ -403,8 +446,7 @@ async function route(
   switch (url.pathname) {
     case "/":
       requireMethod(request, READ);
-      queryFlags(url, []);
-      return jsonResponse(200, clusterStateJson(chitchat));
+      return jsonResponse(200, narrowedClusterState(chitchat, url));
     case "/members":
       requireMethod(request, READ);
       queryFlags(url, []);

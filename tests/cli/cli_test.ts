@@ -101,7 +101,10 @@ Deno.test("parseCliArgs() fills in the defaults", SANITIZED, () => {
   );
   equal(node.markedForDeletionGracePeriodMs, undefined);
   equal(node.httpAddr, undefined);
+  equal(node.httpMaxConnections, 256);
+  equal(node.httpIdleTimeoutMs, 30_000);
   equal(node.logLevel, "warn");
+  equal(node.logFormat, "text");
 });
 
 Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
@@ -131,6 +134,12 @@ Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
     "300",
     "--http",
     "localhost:0",
+    "--http-max-connections",
+    "9",
+    "--http-idle-timeout-ms",
+    "1234",
+    "--log-format",
+    "json",
     "--log-level",
     "debug",
   ]);
@@ -148,6 +157,9 @@ Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
     failureDetector: { phiThreshold: 2.5, deadNodeGracePeriodMs: 10_000, initialIntervalMs: 300 },
     markedForDeletionGracePeriodMs: 60_000,
     httpAddr: { hostname: "localhost", port: 0 },
+    httpMaxConnections: 9,
+    httpIdleTimeoutMs: 1234,
+    logFormat: "json",
     logLevel: "debug",
   });
 });

@@ -1,0 +1,207 @@
+// Copyright the chitchat for Deno authors. MIT license.
+// The CLI's HTTP front: a connection cap answered with 503 JSON, idle
+// connections closed, and a flood of half-open connections that leaves the
+// node answering (it once exhausted the descriptors and killed the process).
+
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { main } from "../../lib/cli/cli.ts";
+import type { ClusterStateJson } from "../../lib/cli/http_api.ts";
+
+const SANITIZED = { sanitizeOps: true, sanitizeResources: true } as const;
+const FAST = ["--interval-ms", "50", "--fd-initial-interval-ms", "50"];
+
+async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 5_000,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Starts the CLI with an HTTP API; returns its URL and a stop function. */
+async function startNode(
+  extra: string[],
+): Promise<{ url: URL; stderr: string[]; stop: () => Promise<number> }> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const controller = new AbortController();
+  const exitCode = main(
+    ["--listen=127.0.0.1:0", "--http=127.0.0.1:0", "--set=role=seed", ...FAST, ...extra],
+    { signal: controller.signal, stdout: (l) => stdout.push(l), stderr: (l) => stderr.push(l) },
+  );
+  const url = await waitFor("the HTTP line", () => {
+    for (const line of stdout) {
+      const found = /^chitchat: HTTP API on (http:\/\/\S+)$/.exec(line);
+      if (found !== null) return new URL(found[1]);
+    }
+    return undefined;
+  });
+  return {
+    url,
+    stderr,
+    stop: async () => {
+      controller.abort();
+      return await exitCode;
+    },
+  };
+}
+
+/** Sends raw bytes on a new connection and reads until the server closes it. */
+async function rawExchange(url: URL, request: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: url.hostname, port: Number(url.port) });
+  try {
+    await conn.write(new TextEncoder().encode(request));
+    let text = "";
+    const decoder = new TextDecoder();
+    const buffer = new Uint8Array(4_096);
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += decoder.decode(buffer.subarray(0, n), { stream: true });
+    }
+    return text + decoder.decode();
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test(
+  "the HTTP API survives 300 half-open connections against a cap of 16 and answers again",
+  SANITIZED,
+  async (t) => {
+    const node = await startNode(["--http-max-connections=16"]);
+    const conns: Deno.TcpConn[] = [];
+    try {
+      await t.step("300 connections that never send a byte are held or refused", async () => {
+        for (let i = 0; i < 300; i++) {
+          conns.push(
+            await Deno.connect({ hostname: node.url.hostname, port: Number(node.url.port) }),
+          );
+        }
+        // The refused ones get a 503 and are closed by the server; the first 16 are held.
+        let refused = 0;
+        const buffer = new Uint8Array(1_024);
+        for (const conn of conns.slice(16)) {
+          const n = await conn.read(buffer);
+          ok(n !== null, "a refused connection is answered before it is closed");
+          const text = new TextDecoder().decode(buffer.subarray(0, n));
+          match(text, /^HTTP\/1\.1 503 /);
+          match(text, /\r\n\r\n\{"error":"Too many connections: try again later"\}\n$/);
+          refused++;
+        }
+        equal(refused, 284);
+      });
+
+      await t.step("while full, a request is refused with a 503 JSON body", async () => {
+        const response = await fetch(node.url);
+        equal(response.status, 503);
+        equal(response.headers.get("content-type"), "application/json");
+        deepStrictEqual(await response.json(), { error: "Too many connections: try again later" });
+      });
+
+      await t.step("once the half-open connections go, the node answers 200", async () => {
+        for (const conn of conns.splice(0)) conn.close();
+        const state = await waitFor("a 200 from GET /", async () => {
+          const response = await fetch(node.url);
+          if (response.status === 200) return await response.json() as ClusterStateJson;
+          await response.body?.cancel();
+          return undefined;
+        });
+        equal(state.nodes[0].keyValues[0].key, "role");
+      });
+    } finally {
+      for (const conn of conns) conn.close();
+      equal(await node.stop(), 0);
+    }
+  },
+);
+
+Deno.test("an HTTP connection idle past --http-idle-timeout-ms is closed", SANITIZED, async () => {
+  const node = await startNode(["--http-idle-timeout-ms=100"]);
+  try {
+    const conn = await Deno.connect({ hostname: node.url.hostname, port: Number(node.url.port) });
+    try {
+      // Half a request head, then silence: the guard closes the connection.
+      await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nhost: x\r\n"));
+      const n = await conn.read(new Uint8Array(1_024));
+      equal(n, null, "the server closed the connection without answering");
+    } finally {
+      conn.close();
+    }
+    // A complete request on a fresh connection is still served.
+    const answer = await rawExchange(
+      node.url,
+      "GET /?keys=false HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    match(answer, /^HTTP\/1\.1 200 /);
+  } finally {
+    equal(await node.stop(), 0);
+  }
+});
+
+Deno.test("GET / narrows with ?node=, ?prefix= and ?keys=false", SANITIZED, async () => {
+  const node = await startNode(["--node-id=solo", "--set=app/x=1", "--set=app/y=2"]);
+  try {
+    const get = async (query: string): Promise<ClusterStateJson> => {
+      const response = await fetch(new URL(query, node.url));
+      equal(response.status, 200, query);
+      return await response.json();
+    };
+    const keysOf = (state: ClusterStateJson): string[] =>
+      state.nodes.flatMap((n) => n.keyValues.map((kv) => kv.key));
+    deepStrictEqual(keysOf(await get("/")), ["app/x", "app/y", "role"]);
+    deepStrictEqual(keysOf(await get("/?prefix=app/")), ["app/x", "app/y"]);
+    const bare = await get("/?keys=false");
+    deepStrictEqual(keysOf(bare), []);
+    equal(bare.nodes.length, 1);
+    const other = await get("/?node=nobody");
+    deepStrictEqual(other.nodes, []);
+    deepStrictEqual(other.liveNodes, []);
+    equal((await get("/?node=solo&prefix=r")).nodes[0].keyValues[0].key, "role");
+    const bad = await fetch(new URL("/?keys=maybe", node.url));
+    equal(bad.status, 400);
+    match((await bad.json()).error, /keys="maybe"/);
+    const unknown = await fetch(new URL("/?bogus=1", node.url));
+    equal(unknown.status, 400);
+    match((await unknown.json()).error, /Unknown query parameter "bogus"/);
+  } finally {
+    equal(await node.stop(), 0);
+  }
+});
+
+Deno.test(
+  "Deno's own refusals (oversized head, invalid Content-Length, garbage) answer with a JSON error",
+  SANITIZED,
+  async () => {
+    const node = await startNode([]);
+    try {
+      const requests = [
+        `GET / HTTP/1.1\r\nhost: x\r\nx-big: ${"a".repeat(100_000)}\r\nconnection: close\r\n\r\n`,
+        "PUT /kv/a HTTP/1.1\r\nhost: x\r\ncontent-length: abc\r\nconnection: close\r\n\r\nxyz",
+        "PUT /kv/a HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nxyz",
+        "HELLO\r\n\r\n",
+      ];
+      for (const request of requests) {
+        const answer = await rawExchange(node.url, request);
+        const [head, body] = answer.split("\r\n\r\n");
+        match(head, /^HTTP\/1\.1 400 Bad Request\r\n/, request.slice(0, 40));
+        match(head, /\r\ncontent-type: application\/json\r\n/);
+        deepStrictEqual(JSON.parse(body), {
+          error: "Malformed request: refused by the HTTP server",
+        });
+      }
+      // The API's own 400s keep their own message.
+      const own = await fetch(new URL("/?bogus=1", node.url));
+      equal(own.status, 400);
+      match((await own.json()).error, /Unknown query parameter/);
+    } finally {
+      equal(await node.stop(), 0);
+    }
+  },
+);
