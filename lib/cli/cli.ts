@@ -101,10 +101,15 @@ Options:
   -h, --help                  print this help and exit
   --version                   print the version and exit
 
-HTTP API:
-  GET /                       the cluster state as this node sees it
+HTTP API (HEAD wherever GET):
+  GET /                       the cluster state as this node sees it (?node=, ?prefix=, ?keys=false)
+  GET /members                one row per known node
+  GET /nodes/<nodeId>         that node's key-values (newest generation)
+  GET /kv/<key>               this node's value of <key>
   PUT /kv/<key>               set <key> to the request body (?ttl=1: delete after the grace period)
   DELETE /kv/<key>            delete <key> (?afterTtl=1: after the grace period)
+  GET /metrics                Prometheus text format 0.0.4
+  GET /health                 200 once gossip was exchanged (or without seeds), 503 before
 
 SIGINT or SIGTERM stops the node; the exit code is then 0.`;
 
