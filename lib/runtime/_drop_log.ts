@@ -9,19 +9,23 @@ import type { ChitchatMessage } from "../core/message.ts";
 import { decodeMessage } from "../core/message_codec.ts";
 import { DecodeError } from "../core/wire/decode_error.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
+import { errorMessage } from "./_socket_common.ts";
 import { formatSocketAddress, type SocketAddress } from "../core/socket_address.ts";
 
 /**
  * Decodes one received datagram, or says why it is dropped. Whatever a
  * datagram triggers must never end a receive loop.
  */
-export function decodeDatagram(bytes: Uint8Array): ChitchatMessage | string {
-  if (bytes.length > MAX_DATAGRAM_BYTES) return `Datagram of more than ${MAX_DATAGRAM_BYTES} bytes`;
+export function decodeDatagram(
+  bytes: Uint8Array,
+  maxBytes: number = MAX_DATAGRAM_BYTES,
+): ChitchatMessage | string {
+  if (bytes.length > maxBytes) return `Datagram of more than ${maxBytes} bytes`;
   try {
     return decodeMessage(bytes);
   } catch (error) {
     // decodeMessage throws DecodeError only; anything else is reported the same way.
-    return error instanceof DecodeError ? error.message : String(error);
+    return error instanceof DecodeError ? error.message : errorMessage(error);
   }
 }
 

@@ -111,3 +111,8 @@ export function checkSocketAddress(addr: SocketAddress, field: string): SocketAd
   }
   return addr;
 }
+
+/** The message of a caught value, for logs (not everything thrown is an `Error`). */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -10,6 +10,7 @@ import { createSocket, type RemoteInfo, type Socket as DgramSocket } from "node:
 import {
   checkSocketAddress,
   closedError,
+  errorMessage,
   receiveUntilClosed,
   runtimeError,
   type RuntimeErrorName,
@@ -365,8 +366,4 @@ class NodeUdpSocket implements Socket {
   [Symbol.asyncIterator](): AsyncGenerator<readonly [SocketAddress, ChitchatMessage]> {
     return receiveUntilClosed(this);
   }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -11,6 +11,7 @@ import {
   checkSocketAddress,
   closedError,
   denoListenDatagramAvailable,
+  errorMessage,
   receiveUntilClosed,
 } from "./_socket_common.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
@@ -265,8 +266,4 @@ class UdpSocket implements Socket {
   [Symbol.asyncIterator](): AsyncGenerator<readonly [SocketAddress, ChitchatMessage]> {
     return receiveUntilClosed(this);
   }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

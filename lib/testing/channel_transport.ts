@@ -9,11 +9,10 @@
 
 import { addrInUseError, checkSocketAddress } from "../runtime/_socket_common.ts";
 import { ChannelSocket, type InFlight, type NetworkPort } from "./_channel_socket.ts";
-import { DecodeError } from "../core/wire/decode_error.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
-import { decodeMessage, messageByteLength } from "../core/message_codec.ts";
-import { DropLog } from "../runtime/_drop_log.ts";
+import { messageByteLength } from "../core/message_codec.ts";
+import { decodeDatagram, DropLog } from "../runtime/_drop_log.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
 import { type RandomSource, systemRandom } from "../core/random.ts";
 import { type Scheduler, systemScheduler } from "../runtime/scheduler.ts";
@@ -455,20 +454,11 @@ export class ChannelTransport implements Transport {
       this.#countDropped(fromKey, bytes.length);
       return;
     }
-    let message: ChitchatMessage;
-    try {
-      if (bytes.length > this.#mtu) {
-        throw new DecodeError(`Datagram of more than ${this.#mtu} bytes`, this.#mtu);
-      }
-      message = decodeMessage(bytes);
-    } catch (error) {
+    const message = decodeDatagram(bytes, this.#mtu);
+    if (typeof message === "string") {
       this.#countDropped(fromKey, bytes.length);
       target.dropUndecodable();
-      this.#drops.record(
-        canonicalSocketAddress(from),
-        error instanceof Error ? error.message : String(error),
-        bytes.length,
-      );
+      this.#drops.record(canonicalSocketAddress(from), message, bytes.length);
       return;
     }
     this.#arrive(

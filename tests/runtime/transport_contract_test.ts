@@ -29,6 +29,13 @@ interface TransportFixture {
 }
 
 const LOOPBACK: SocketAddress = { hostname: "127.0.0.1", port: 0 };
+
+/** Whether this machine has an IPv6 loopback to test on. */
+const IPV6_AVAILABLE = await new Promise<boolean>((resolve) => {
+  const socket = createSocket("udp6");
+  socket.once("error", () => resolve(false));
+  socket.bind(0, "::1", () => socket.close(() => resolve(true)));
+});
 const WAIT_MS = 2_000;
 
 const syn = (clusterId = "contract"): ChitchatMessage => ({
@@ -176,6 +183,34 @@ function registerContract(fixture: TransportFixture): void {
     await using socket = await transport.open(LOOPBACK);
     await socket.send(nobody, syn());
     await socket.send(nobody, syn());
+  });
+
+  test("a datagram of exactly 65,507 bytes arrives whole", async (transport) => {
+    await using a = await transport.open(LOOPBACK);
+    await using b = await transport.open(LOOPBACK);
+    // 4 header bytes, 2 for the empty digest, 2 for the cluster id length.
+    const clusterId = "c".repeat(65_507 - 8);
+    const message = syn(clusterId);
+    equal(encodeMessage(message).length, 65_507);
+    await a.send(b.localAddr, message);
+    const [, received] = await receive(b, "the full-size datagram");
+    equal(received.type === "syn" && received.clusterId.length, clusterId.length);
+    equal(b.metrics.bytesReceived, 65_507);
+  });
+
+  Deno.test({
+    name: `${fixture.name}: messages travel over IPv6, with canonical addresses`,
+    ignore: !IPV6_AVAILABLE,
+    async fn() {
+      const transport = fixture.create(new RecordingLogger());
+      await using a = await transport.open({ hostname: "0:0:0:0:0:0:0:1", port: 0 });
+      await using b = await transport.open({ hostname: "::1", port: 0 });
+      equal(a.localAddr.hostname, "::1");
+      await a.send(b.localAddr, syn("v6"));
+      const [from, message] = await receive(b, "the IPv6 message");
+      deepStrictEqual(from, a.localAddr);
+      equal(message.type === "syn" && message.clusterId, "v6");
+    },
   });
 
   test("a message over 65,507 bytes is refused and not sent", async (transport) => {

@@ -1,53 +1,14 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // What only UdpTransport does (the shared behaviour is in
-// transport_contract_test.ts): IPv6, full-size datagrams, transient send
-// errors, and a clear error without --unstable-net.
+// transport_contract_test.ts): transient send errors, and a clear error
+// without --unstable-net.
 
-import { deepStrictEqual, equal, ok as assert, rejects } from "node:assert/strict";
+import { equal, ok as assert, rejects } from "node:assert/strict";
 import { Digest } from "../../lib/core/digest.ts";
-import { encodeMessage } from "../../lib/core/message_codec.ts";
 import { UdpTransport } from "../../lib/runtime/udp_transport.ts";
-import { RecordingLogger, withTimeout } from "../_deadline.ts";
+import { RecordingLogger } from "../_deadline.ts";
 
 const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
-
-function ipv6Available(): boolean {
-  try {
-    Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 }).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-Deno.test({
-  name: "UdpTransport carries messages over IPv6",
-  ignore: !ipv6Available(),
-  async fn() {
-    const transport = new UdpTransport({ logger: new RecordingLogger() });
-    await using a = await transport.open({ hostname: "0:0:0:0:0:0:0:1", port: 0 });
-    await using b = await transport.open({ hostname: "::1", port: 0 });
-    equal(a.localAddr.hostname, "::1");
-    await a.send(b.localAddr, { type: "syn", clusterId: "v6", digest: Digest.empty });
-    const [from, message] = await withTimeout(b.receive(), 2_000, "IPv6 message");
-    deepStrictEqual(from, a.localAddr);
-    equal(message.type === "syn" && message.clusterId, "v6");
-  },
-});
-
-Deno.test("UdpTransport delivers a datagram of exactly 65,507 bytes", async () => {
-  const transport = new UdpTransport({ logger: new RecordingLogger() });
-  await using a = await transport.open(LOOPBACK);
-  await using b = await transport.open(LOOPBACK);
-  // 4 header bytes, 2 for the empty digest, 2 for the cluster id length.
-  const clusterId = "c".repeat(65_507 - 8);
-  const message = { type: "syn", clusterId, digest: Digest.empty } as const;
-  equal(encodeMessage(message).length, 65_507);
-  await a.send(b.localAddr, message);
-  const [, received] = await withTimeout(b.receive(), 2_000, "full-size datagram");
-  equal(received.type === "syn" && received.clusterId.length, clusterId.length);
-  equal(b.metrics.bytesReceived, 65_507);
-});
 
 Deno.test("UdpTransport swallows and counts a transient send error", async () => {
   const logger = new RecordingLogger();
