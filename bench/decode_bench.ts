@@ -6,8 +6,12 @@
 // and a datagram full of huge-window frames.
 
 import { zstdCompressSync, type ZstdOptions } from "node:zlib";
-import { ClusterState, decodeMessage, encodeMessage } from "../mod.ts";
-import { ackWithZstdBlocks } from "../tests/_zstd_blocks.ts";
+import { decodeMessage, encodeMessage } from "../mod.ts";
+import {
+  ackWithZstdBlocks,
+  frameWithWindow,
+  mostCompressibleDelta,
+} from "../tests/_zstd_blocks.ts";
 
 const bomb = zstdCompressSync(new Uint8Array(65_535), { pledgedSrcSize: 65_535 } as ZstdOptions);
 // As many bombs as one datagram holds, and the 7 KB variant of the issue.
@@ -17,24 +21,9 @@ const fullBombs = ackWithZstdBlocks(
 const smallBombs = ackWithZstdBlocks(
   Array.from({ length: Math.floor(7_000 / (bomb.length + 3)) }, () => bomb),
 );
-const hugeWindow = ackWithZstdBlocks([
-  new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 0, (27 - 10) << 3, 1, 0, 0]),
-]);
+const hugeWindow = ackWithZstdBlocks([frameWithWindow(27)]);
 
-const id = {
-  nodeId: "n",
-  generationId: 1n,
-  gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 1 },
-};
-const ours = new ClusterState();
-const state = ours.nodeStateOrInit(id);
-for (let i = 0; i < 5_000; i++) state.set(`k${i}`, "x".repeat(10_000));
-const theirs = new ClusterState();
-theirs.nodeStateOrInit(id);
-const largestDelta = encodeMessage({
-  type: "ack",
-  delta: ours.computeDelta(theirs.computeDigest(), 65_000),
-});
+const largestDelta = encodeMessage({ type: "ack", delta: mostCompressibleDelta() });
 
 /** As many copies of `frame` as one datagram holds, packed in blocks of up to 65,535 bytes. */
 function framesFillingDatagram(frame: Uint8Array, oneFramePerBlock: boolean): Uint8Array {

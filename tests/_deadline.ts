@@ -56,6 +56,21 @@ export async function pollUntil(
   }
 }
 
+/** Polls `check` every 10 ms on real time until it returns a value, for at most `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 5_000,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** Advances virtual time in steps until `predicate` holds; returns the virtual ms spent. */
 export async function advanceUntil(
   scheduler: VirtualScheduler,

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import denoJson from "../../deno.json" with { type: "json" };
 import { type CliNodeConfig, CliUsageError, main, parseCliArgs } from "../../lib/cli/cli.ts";
 import type { ClusterStateJson } from "../../lib/cli/http_api.ts";
+import { waitFor } from "../_deadline.ts";
 
 // Deno 2.9 runs tests without its sanitizers unless asked; these tests ask,
 // so that a socket, server or timer left open fails the test that opened it.
@@ -20,21 +21,6 @@ function runConfig(args: string[]): CliNodeConfig {
   const command = parseCliArgs(args);
   equal(command.kind, "run");
   return command.node;
-}
-
-/** Polls `check` every 10 ms until it returns a value, for at most `timeoutMs`. */
-async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 5_000,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** `main()` running in process, with its output captured and an abort to stop it. */

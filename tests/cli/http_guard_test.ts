@@ -6,23 +6,10 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { main } from "../../lib/cli/cli.ts";
 import type { ClusterStateJson } from "../../lib/cli/http_api.ts";
+import { waitFor } from "../_deadline.ts";
 
 const SANITIZED = { sanitizeOps: true, sanitizeResources: true } as const;
 const FAST = ["--interval-ms", "50", "--fd-initial-interval-ms", "50"];
-
-async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 5_000,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /** Starts the CLI with an HTTP API; returns its URL and a stop function. */
 async function startNode(

@@ -23,15 +23,15 @@ import {
   MIN_FRAME_CHARGE_BYTES,
 } from "../../lib/core/wire/wire_sizes.ts";
 import { testId } from "../_protocol.ts";
-import { ackWithZstdBlocks } from "../_zstd_blocks.ts";
-
-/** A valid zstd frame declaring a window of 2^windowLog bytes, holding nothing. */
-function frameWithWindow(windowLog: number): Uint8Array {
-  const descriptor = 0x00; // no content size, not single segment, no checksum
-  const window = (windowLog - 10) << 3;
-  const block = [1, 0, 0]; // last, raw, empty: no operation
-  return new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, descriptor, window, ...block]);
-}
+import {
+  ackWithBlocks,
+  ackWithZstdBlocks,
+  type Block,
+  frameWithWindow,
+  mostCompressibleDelta,
+  rawFrame,
+  ZSTD_MAGIC,
+} from "../_zstd_blocks.ts";
 
 const pledged = (length: number) => ({ pledgedSrcSize: length }) as ZstdOptions;
 
@@ -74,49 +74,19 @@ Deno.test("a 7 KB datagram inflating past 2 MiB is refused", () => {
 });
 
 Deno.test("the most compressible delta our writer puts in a datagram reads back whole", () => {
-  const id = {
-    nodeId: "n",
-    generationId: 1n,
-    gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 1 },
-  };
-  const ours = new ClusterState();
-  const state = ours.nodeStateOrInit(id);
-  for (let i = 0; i < 5_000; i++) state.set(`k${i}`, "x".repeat(10_000));
-  const theirs = new ClusterState();
-  theirs.nodeStateOrInit(id);
-  const delta = ours.computeDelta(theirs.computeDigest(), 65_000);
+  const delta = mostCompressibleDelta();
   ok(delta.keyValueCount > 50);
   const decoded = decodeMessage(encodeMessage({ type: "ack", delta }));
   ok(decoded.type === "ack");
   equal(decoded.delta.keyValueCount, delta.keyValueCount);
 });
 
-const MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 const ENVELOPE = [0x53, 0xb0, 0, 2];
-
-interface Block {
-  readonly type: "compressed" | "stored";
-  readonly body: Uint8Array;
-}
 
 const compressed = (body: Uint8Array | number[]): Block => ({
   type: "compressed",
   body: Uint8Array.from(body),
 });
-
-/** An Ack carrying these blocks as its delta. */
-function ack(blocks: Block[]): Uint8Array {
-  const out = new Uint8Array(blocks.reduce((n, b) => n + 3 + b.body.length, 5));
-  out.set(ENVELOPE);
-  let at = 4;
-  for (const { type, body } of blocks) {
-    out.set([type === "compressed" ? 1 : 2, body.length & 0xff, body.length >>> 8], at);
-    out.set(body, at + 3);
-    at += 3 + body.length;
-  }
-  out[at] = 0;
-  return out;
-}
 
 /**
  * The operations a delta is written as (the stream its blocks inflate to),
@@ -141,36 +111,13 @@ function opsOf(delta: Delta): Uint8Array {
   return out;
 }
 
-/** A frame holding `content` in one raw block, with a hand-written header. */
-function rawFrame(
-  content: Uint8Array,
-  header: { windowDescriptor: number } | { contentSize: number },
-): Uint8Array {
-  const fields = "windowDescriptor" in header
-    ? [0x00, header.windowDescriptor] // no content size, window descriptor
-    : [0x80 | 0x20, ...u32(header.contentSize)]; // single segment, 4-byte content size
-  const block = (content.length << 3) | 1; // last, raw
-  return Uint8Array.from([
-    ...MAGIC,
-    ...fields,
-    block & 0xff,
-    (block >>> 8) & 0xff,
-    block >>> 16,
-    ...content,
-  ]);
-}
-
-function u32(value: number): number[] {
-  return [value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24];
-}
-
 const zstd = (content: Uint8Array) =>
   zstdCompressSync(content, { pledgedSrcSize: content.length } as ZstdOptions);
 
 const refusedAt = (offset: number, pattern: RegExp) => (error: unknown) =>
   error instanceof DecodeError && error.offset === offset && pattern.test(error.message);
 
-// The first frame of `ack([...])` starts after the envelope and one block header.
+// The first frame of `ackWithBlocks([...])` starts after the envelope and one block header.
 const FIRST_FRAME = 7;
 
 // Window descriptor 0x88: exponent 17, so 2^27 bytes (128 MiB).
@@ -181,7 +128,7 @@ function hugeWindowDatagram(): Uint8Array {
   const frame = rawFrame(new Uint8Array([0x78]), { windowDescriptor: WINDOW_128_MIB });
   const body = new Uint8Array(200 * frame.length);
   for (let i = 0; i < 200; i++) body.set(frame, i * frame.length);
-  return ack([compressed(body)]);
+  return ackWithBlocks([compressed(body)]);
 }
 
 Deno.test("frames declaring a 128 MiB window are refused without allocating it", async () => {
@@ -198,11 +145,11 @@ Deno.test("frames declaring a 128 MiB window are refused without allocating it",
 });
 
 Deno.test("a datagram of thousands of empty zstd frames is refused", () => {
-  const empty = [...MAGIC, 0x20, 0x00, 0x01, 0x00, 0x00]; // single segment, size 0, empty raw block
+  const empty = [...ZSTD_MAGIC, 0x20, 0x00, 0x01, 0x00, 0x00]; // single segment, size 0, empty raw block
   const frames = Math.floor((MAX_DATAGRAM_BYTES - ENVELOPE.length - 3 - 1) / empty.length);
   const body = new Uint8Array(frames * empty.length);
   for (let i = 0; i < frames; i++) body.set(empty, i * empty.length);
-  const datagram = ack([compressed(body)]);
+  const datagram = ackWithBlocks([compressed(body)]);
   ok(datagram.length <= MAX_DATAGRAM_BYTES);
   // Each frame is charged one decompressor call: the budget runs out after this many.
   const allowed = Math.floor(MAX_INFLATED_DELTA_BYTES / MIN_FRAME_CHARGE_BYTES);
@@ -217,7 +164,7 @@ Deno.test("a delta inflating to exactly the budget is read, one byte more is ref
     { length: MAX_INFLATED_DELTA_BYTES / MIN_FRAME_CHARGE_BYTES },
     () => compressed(zstd(new Uint8Array(MIN_FRAME_CHARGE_BYTES))),
   );
-  const read = (blocks: Block[]) => readBlockStream(new ByteReader(ack(blocks), 4));
+  const read = (blocks: Block[]) => readBlockStream(new ByteReader(ackWithBlocks(blocks), 4));
   equal(read(full).length, MAX_INFLATED_DELTA_BYTES);
   const stored: Block = { type: "stored", body: new Uint8Array(1) };
   throws(() => read([...full, stored]), /Delta decompresses to more than/);
