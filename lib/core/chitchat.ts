@@ -448,6 +448,8 @@ export class Chitchat {
 
   #reportHeartbeats(digest: Digest): void {
     this.#reporting = digest;
+    // One reading of the clock for the whole digest: it lists every node.
+    this.#reportingAt = this.#clock.now();
     this.#newInMessage = 0;
     clusterStateInternals.forEachDigestLine(this.#clusterState, digest, this.#reportHeartbeat);
     this.#reporting = undefined;
@@ -502,10 +504,9 @@ export class Chitchat {
     if (this.#generations.get(id.nodeId) === id.generationId) this.#generations.delete(id.nodeId);
   }
 
-  /** Whether one more node may be learned now, within the caps of `limits`. */
-  #admitNewNode(): boolean {
+  /** Whether one more node may be learned at `now`, within the caps of `limits`. */
+  #admitNewNode(now: number): boolean {
     const limits = this.#config.limits;
-    const now = this.#clock.now();
     if (now - this.#secondStartedAt >= 1_000) {
       this.#secondStartedAt = now;
       this.#newInSecond = 0;
@@ -556,6 +557,7 @@ export class Chitchat {
   }
 
   #reporting: Digest | undefined;
+  #reportingAt = 0;
 
   #reportHeartbeat = (state: NodeState | undefined, line: number, key: string): void => {
     const digest = this.#reporting!;
@@ -578,12 +580,12 @@ export class Chitchat {
       const lastHeartbeat = this.#clusterState.lastHeartbeatIfDeleted(id);
       // A node we collected comes back only with a newer heartbeat.
       if (lastHeartbeat !== undefined && lastHeartbeat >= heartbeat) return;
-      if (!this.#admitNewNode()) return;
+      if (!this.#admitNewNode(this.#reportingAt)) return;
       state = this.#clusterState.nodeStateOrInit(id);
-      this.#unconfirmed.set(state, this.#clock.now());
+      this.#unconfirmed.set(state, this.#reportingAt);
       this.#noteGeneration(state.chitchatId);
     }
-    const observation = nodes.observeHeartbeat(state, heartbeat);
+    const observation = nodes.observeHeartbeat(state, heartbeat, this.#reportingAt);
     if (observation === "update" || observation === "rebased") {
       this.#failureDetector.reportRecord(this.#livenessOf(state));
     } else if (observation === "implausible") {

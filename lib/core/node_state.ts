@@ -91,7 +91,7 @@ export interface NodeStateInternals {
   /** Bumps the heartbeat (own node only). */
   incrementHeartbeat(state: NodeState): void;
   /** Records a heartbeat seen in a digest, within the plausibility bounds. */
-  observeHeartbeat(state: NodeState, heartbeat: number): HeartbeatObservation;
+  observeHeartbeat(state: NodeState, heartbeat: number, nowMs?: number): HeartbeatObservation;
   /**
    * Moves this node's own max version up to `claimed` (a version of it that
    * peers hold: a forgery or state from before a restart), so that its next
@@ -223,7 +223,8 @@ export class NodeState {
       incrementHeartbeat(state) {
         if (state.#heartbeat < MAX_OWN_COUNTER) state.#heartbeat++;
       },
-      observeHeartbeat: (state, heartbeat) => state.#observeHeartbeat(heartbeat),
+      observeHeartbeat: (state, heartbeat, nowMs) =>
+        state.#observeHeartbeat(heartbeat, nowMs ?? state.#clock.now()),
       catchUpMaxVersion(state, claimed) {
         if (claimed <= state.#maxVersion) return false;
         const now = state.#clock.now();
@@ -577,8 +578,7 @@ export class NodeState {
    * Records a heartbeat seen in a digest; returns whether it is an
    * update (the first one seen is not, as in the reference).
    */
-  #observeHeartbeat(heartbeat: number): HeartbeatObservation {
-    const now = this.#clock.now();
+  #observeHeartbeat(heartbeat: number, now: number): HeartbeatObservation {
     if (this.#heartbeat === 0) {
       if (heartbeat > MAX_FIRST_SIGHT) return "implausible";
       this.#heartbeat = heartbeat;
