@@ -1,6 +1,6 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // Internal: a bounded async queue behind `membershipEvents()`. A reader that
-// falls behind loses the oldest events (counted), never the process.
+// falls behind loses the oldest events, never the process.
 
 /** Events kept for a slow reader; older ones are dropped. */
 export const MAX_QUEUED_EVENTS = 10_000;
@@ -10,7 +10,6 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
   #head = 0;
   #waiter: ((result: IteratorResult<T>) => void) | undefined;
   #done = false;
-  #dropped = 0;
   readonly #onEnd: (stream: EventStream<T>) => void;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => this.end();
@@ -20,11 +19,6 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
     this.#signal = signal;
     if (signal?.aborted) this.end();
     else signal?.addEventListener("abort", this.#onAbort, { once: true });
-  }
-
-  /** Events dropped because the reader fell behind. */
-  get dropped(): number {
-    return this.#dropped;
   }
 
   push(value: T): void {
@@ -37,7 +31,6 @@ export class EventStream<T> implements AsyncIterableIterator<T> {
     }
     if (this.#queue.length - this.#head >= MAX_QUEUED_EVENTS) {
       this.#head++;
-      this.#dropped++;
     }
     this.#queue.push(value);
   }

@@ -98,12 +98,8 @@ export interface NodeStateInternals {
    * write wins everywhere; refused beyond the plausibility bound.
    */
   catchUpMaxVersion(state: NodeState, claimed: number): boolean;
-  /** Whether a node delta can be applied, following the reference's rules. */
-  classifyDelta(state: NodeState, delta: NodeDelta): DeltaApplication;
   /** Applies a node delta already validated by the caller; returns how it was applied. */
   applyDelta(state: NodeState, delta: NodeDelta): DeltaApplication;
-  /** Forgets every key-value and restarts from `lastGcVersion`. */
-  reset(state: NodeState, lastGcVersion: number): void;
   /**
    * Replaces the key-values with an out-of-band snapshot (see
    * `Chitchat.resetNodeState`): newer values are stored and notified, keys
@@ -234,11 +230,7 @@ export class NodeState {
         state.#versionAtMs = now;
         return true;
       },
-      classifyDelta: (state, delta) => state.#classifyDelta(delta),
       applyDelta: (state, delta) => state.#applyDelta(delta),
-      reset(state, lastGcVersion) {
-        state.#reset(lastGcVersion);
-      },
       replaceWith(state, keyValues, maxVersion, lastGcVersion) {
         state.#replaceWith(keyValues, maxVersion, lastGcVersion);
       },
