@@ -137,7 +137,11 @@ function encodeId(
 
 // Decoded ids are looked up by the hash of their wire bytes: the same few
 // thousand ids arrive in every digest, and reusing their objects saves
-// decoding strings, bigints and keys each time. Bounded: cleared when full.
+// decoding strings, bigints and keys each time. Only ids a cluster state
+// adopted are remembered (see rememberId): caching every decoded id let a
+// flood of never-adopted ids churn the cache, and every cleared entry had
+// lived long enough to be old-generation garbage, which grew the heap by
+// hundreds of megabytes. Bounded: cleared when full.
 const DECODE_CACHE_LIMIT = 65_536;
 const decodeCache = new Map<number, IdInfo | IdInfo[]>();
 
@@ -156,7 +160,20 @@ function cachedInfo(
   return undefined;
 }
 
-function remember(hash: number, info: IdInfo): void {
+function hashOf(bytes: Uint8Array, start: number, end: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i], 0x01000193);
+  return hash;
+}
+
+/**
+ * Lets later decodes of this id return its canonical object without
+ * decoding it again. Cluster states call it for the nodes they adopt.
+ */
+export function rememberId(id: ChitchatId): void {
+  const info = idInfo(id);
+  const hash = hashOf(info.bytes, 0, info.bytes.length);
+  if (cachedInfo(hash, info.bytes, 0, info.bytes.length) !== undefined) return;
   if (decodeCache.size >= DECODE_CACHE_LIMIT) decodeCache.clear();
   const slot = decodeCache.get(hash);
   if (slot === undefined) decodeCache.set(hash, info);
@@ -181,28 +198,28 @@ export function readChitchatId(reader: ByteReader): IdInfo {
   if (end > reader.end) {
     reader.fail("Unexpected end of data while reading a chitchat id address", familyPos + 1);
   }
-  let hash = 0x811c9dc5;
-  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i], 0x01000193);
-  const cached = cachedInfo(hash, bytes, start, end);
+  const cached = cachedInfo(hashOf(bytes, start, end), bytes, start, end);
   if (cached !== undefined) {
     reader.pos = end;
     return cached;
   }
   const nodeId = reader.string("node id");
   const generationId = reader.u64Big("generation id");
-  reader.pos += 1;
-  const ipBytes = bytes.slice(reader.pos, reader.pos + ipLength);
-  reader.pos += ipLength;
-  const port = bytes[reader.pos] | (bytes[reader.pos + 1] << 8);
-  reader.pos += 2;
+  // One copy of the id's bytes; the node id and address are views of it,
+  // since every typed array allocated per decoded id is garbage to collect
+  // when a flood announces thousands of new ids a datagram.
+  const own = bytes.slice(start, end);
+  const ipStart = familyPos + 1 - start;
+  const ipBytes = own.subarray(ipStart, ipStart + ipLength);
+  const port = own[ipStart + ipLength] | (own[ipStart + ipLength + 1] << 8);
+  reader.pos = end;
   const hostname = family === 4 ? formatIpv4(ipBytes) : formatIpv6(ipBytes);
   const info = canonicalId(nodeId, generationId, hostname, port, {
     key: keyOf(nodeId, generationId, hostname, port),
-    bytes: bytes.slice(start, end),
-    nodeIdBytes: bytes.slice(start + 2, start + 2 + nodeIdLength),
+    bytes: own,
+    nodeIdBytes: own.subarray(2, 2 + nodeIdLength),
     ipBytes,
   });
-  remember(hash, info);
   return info;
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { compareIdInfos, idInfo, idKey } from "./_chitchat_id_info.ts";
+import { compareIdInfos, idInfo, idKey, rememberId } from "./_chitchat_id_info.ts";
 import { DeltaWriter } from "./wire/_delta_writer.ts";
 import { shuffleRange } from "./_shuffle.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
@@ -299,6 +299,7 @@ export class ClusterState {
     const existing = this.#nodes.get(info.key);
     if (existing !== undefined) return existing;
     this.#garbageCollected.delete(info.key);
+    rememberId(info.id);
     const state = nodes.create(info.id, this.#clock, this.#listeners, this.#limits);
     this.#nodes.set(info.key, state);
     this.#added.push(state);
