@@ -7,12 +7,15 @@ import {
   Chitchat,
   Delta,
   Digest,
+  encodeMessage,
   type KeyChangeEvent,
   MAX_DATAGRAM_BYTES,
   type NodeState,
 } from "../../mod.ts";
 import { handshake, knownKeyValues, ManualClock, testId, testNode, wire } from "../_protocol.ts";
 import { chitchatInternals } from "../../lib/core/chitchat.ts";
+import { compareChitchatIds } from "../../lib/core/chitchat_id.ts";
+import { digestInternals } from "../../lib/core/digest.ts";
 import { messageByteLength } from "../../lib/core/message_codec.ts";
 import { nodeStateInternals } from "../../lib/core/node_state.ts";
 import { seededRandom } from "../../lib/core/random.ts";
@@ -430,6 +433,10 @@ Deno.test("every message fits one datagram, even past 1,300 nodes", () => {
   ok(messageByteLength(syn) <= MAX_DATAGRAM_BYTES);
   ok(syn.digest.get(testId(1)) !== undefined, "the sampled digest keeps its own node");
   ok(a.metrics().digestsTruncated > 0);
+  // The sample comes in id order with its size known, as the encoder needs it.
+  const ids = digestInternals.ids(syn.digest);
+  ok(ids.every((id, i) => i === 0 || compareChitchatIds(ids[i - 1], id) < 0));
+  equal(encodeMessage(syn).length, messageByteLength(syn));
   const synAck = a.processMessage(wire(b.createSynMessage()))!;
   ok(synAck.type === "synAck");
   ok(messageByteLength(synAck) <= MAX_DATAGRAM_BYTES);
