@@ -1,6 +1,7 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // Internal: what every Socket implementation shares.
 
+import { setImmediate } from "node:timers";
 import type { ChitchatMessage } from "../core/message.ts";
 import { formatSocketAddress, type SocketAddress } from "../core/socket_address.ts";
 
@@ -71,6 +72,36 @@ export function closedError(addr: SocketAddress, cause?: unknown): Error {
 export function denoListenDatagramAvailable(): boolean {
   const deno = (globalThis as { Deno?: { listenDatagram?: unknown } }).Deno;
   return typeof deno?.listenDatagram === "function";
+}
+
+// Longest stretch a receive loop may run without a turn of the event loop.
+const EVENT_LOOP_TURN_BUDGET_MS = 4;
+
+/**
+ * Keeps a receive loop from starving the rest of the process. A receive
+ * that finds a datagram already waiting (in our queue, or in the kernel's,
+ * which the runtimes poll eagerly) resolves as a microtask: under a flood
+ * the gossip loop would decode and answer datagram after datagram while
+ * HTTP requests and timers waited, for seconds. Real sockets only: the
+ * in-memory transport runs on virtual time.
+ */
+export class EventLoopTurns {
+  #lastTurnAt = -Infinity;
+
+  /**
+   * `undefined` when the caller may go on, or a promise that resolves after
+   * a turn of the event loop when it has run `EVENT_LOOP_TURN_BUDGET_MS`
+   * without one.
+   */
+  take(): Promise<void> | undefined {
+    if (performance.now() - this.#lastTurnAt < EVENT_LOOP_TURN_BUDGET_MS) return undefined;
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        this.#lastTurnAt = performance.now();
+        resolve();
+      })
+    );
+  }
 }
 
 /** Yields received messages until the socket is closed; a broken socket throws. */

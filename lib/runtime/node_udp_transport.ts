@@ -11,6 +11,7 @@ import {
   checkSocketAddress,
   closedError,
   errorMessage,
+  EventLoopTurns,
   receiveUntilClosed,
   runtimeError,
   type RuntimeErrorName,
@@ -201,6 +202,7 @@ class NodeUdpSocket implements Socket {
   #closing: Promise<void> | undefined;
   #failure: Error | undefined;
   #consecutiveErrors = 0;
+  readonly #turns = new EventLoopTurns();
 
   constructor(dgram: DgramSocket, logger: Logger, maxQueuedBytes: number) {
     this.#dgram = dgram;
@@ -333,10 +335,11 @@ class NodeUdpSocket implements Socket {
     });
   }
 
-  receive(): Promise<readonly [SocketAddress, ChitchatMessage]> {
-    if (this.#closed) return Promise.reject(closedError(this.localAddr));
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    return new Promise((resolve, reject) => {
+  async receive(): Promise<readonly [SocketAddress, ChitchatMessage]> {
+    if (this.#queue.length > 0) await this.#turns.take();
+    if (this.#closed) throw closedError(this.localAddr);
+    if (this.#failure !== undefined) throw this.#failure;
+    return await new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
       this.#deliver();
     });

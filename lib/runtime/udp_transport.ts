@@ -12,6 +12,7 @@ import {
   closedError,
   denoListenDatagramAvailable,
   errorMessage,
+  EventLoopTurns,
   receiveUntilClosed,
 } from "./_socket_common.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
@@ -156,6 +157,7 @@ class UdpSocket implements Socket {
   #closed = false;
   // Receive buffers are reused; concurrent receives each take their own.
   #spareBuffer: Uint8Array | undefined;
+  readonly #turns = new EventLoopTurns();
 
   constructor(conn: Deno.DatagramConn, logger: Logger) {
     this.#conn = conn;
@@ -198,6 +200,7 @@ class UdpSocket implements Socket {
   async receive(): Promise<readonly [SocketAddress, ChitchatMessage]> {
     let consecutiveErrors = 0;
     for (;;) {
+      await this.#turns.take();
       if (this.#closed) throw closedError(this.localAddr);
       const buffer = this.#spareBuffer ?? new Uint8Array(RECEIVE_BUFFER_BYTES);
       this.#spareBuffer = undefined;
