@@ -336,7 +336,9 @@ class NodeUdpSocket implements Socket {
   }
 
   async receive(): Promise<readonly [SocketAddress, ChitchatMessage]> {
-    if (this.#queue.length > 0) await this.#turns.take();
+    // Even with nothing queued: node:dgram delivers a backlog from the
+    // kernel's buffer as microtasks too, each one resolving this receive.
+    await this.#turns.take();
     if (this.#closed) throw closedError(this.localAddr);
     if (this.#failure !== undefined) throw this.#failure;
     return await new Promise((resolve, reject) => {
