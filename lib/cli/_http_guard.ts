@@ -8,6 +8,8 @@
 // also bounds how long a request head may take), and relays the others to a
 // `Deno.serve` bound on loopback that only it can reach in practice.
 
+import { RequestHeadLimit } from "./_request_head_limit.ts";
+
 /** Counters of the guard. */
 export interface HttpGuardMetrics {
   /** Connections relayed to the HTTP server. */
@@ -18,6 +20,8 @@ export interface HttpGuardMetrics {
   readonly acceptErrors: number;
   /** Connections closed because they were idle for too long. */
   readonly timedOut: number;
+  /** Connections answered 431 because a request head was too large. */
+  readonly headsTooLarge: number;
   /** Connections open now. */
   readonly open: number;
 }
@@ -54,6 +58,19 @@ export function openFilesLimit(): number | undefined {
   }
 }
 
+/**
+ * The longest request head relayed. Deno's server takes a little more, but
+ * refuses beyond it by resetting the connection.
+ */
+const MAX_REQUEST_HEAD_BYTES = 65_536;
+const HEAD_TOO_LARGE_BODY = '{"error":"Request head too large: over 65,536 bytes"}\n';
+const HEAD_TOO_LARGE = new TextEncoder().encode(
+  "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n" +
+    `connection: close\r\ncontent-length: ${HEAD_TOO_LARGE_BODY.length}\r\n\r\n` +
+    HEAD_TOO_LARGE_BODY,
+);
+/** How long a refused connection may go on sending before it is closed anyway. */
+const LINGER_MS = 2_000;
 /** How long to wait after a failed accept: failing again at once would spin. */
 const ACCEPT_BACKOFF_MS = 50;
 const REFUSAL_BODY = '{"error":"Too many connections: try again later"}\n';
@@ -92,7 +109,7 @@ export class HttpGuard {
   readonly #acceptLoop: Promise<void>;
   #closing = false;
   #backoff: { timer: ReturnType<typeof setTimeout>; resolve: () => void } | undefined;
-  #metrics = { accepted: 0, refused: 0, acceptErrors: 0, timedOut: 0 };
+  #metrics = { accepted: 0, refused: 0, acceptErrors: 0, timedOut: 0, headsTooLarge: 0 };
 
   constructor(options: HttpGuardOptions) {
     this.#options = options;
@@ -168,13 +185,21 @@ export class HttpGuard {
     let upstream: Deno.TcpConn | undefined;
     let closed = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let lingerTimer: ReturnType<typeof setTimeout> | undefined;
     const close = (): void => {
       if (closed) return;
       closed = true;
       clearTimeout(timer);
+      clearTimeout(lingerTimer);
       this.#closers.delete(close);
       client.close();
-      upstream?.close();
+      closeUpstream();
+    };
+    let upstreamClosed = false;
+    const closeUpstream = (): void => {
+      if (upstreamClosed || upstream === undefined) return;
+      upstreamClosed = true;
+      upstream.close();
     };
     const touch = (): void => {
       clearTimeout(timer);
@@ -192,11 +217,37 @@ export class HttpGuard {
         upstream.close();
         return;
       }
-      const toServer = pump(client, upstream, touch).then(() => {
+      let lingering = false;
+      // A lingering close: closing at once, with the rest of a big request
+      // still arriving, would reset the connection and the client would
+      // lose the answer. Send FIN, drop what still comes, then close.
+      const linger = (): void => {
+        lingering = true;
+        lingerTimer = setTimeout(close, LINGER_MS);
+        closeUpstream();
+        client.closeWrite().catch(close);
+      };
+      const heads = new RequestHeadLimit(MAX_REQUEST_HEAD_BYTES);
+      const toServer = pump(client, upstream, touch, async (chunk) => {
+        if (lingering) return "drop";
+        if (heads.feed(chunk)) return "forward";
+        this.#metrics.headsTooLarge++;
+        await client.write(HEAD_TOO_LARGE);
+        linger();
+        return "drop";
+      }).then(() => {
         // The client finished sending; the answer may still be on its way.
-        if (!closed) upstream!.closeWrite().catch(close);
+        if (lingering) close();
+        else if (!closed) upstream!.closeWrite().catch(close);
       });
-      const toClient = pump(upstream, client, touch, true).then(close);
+      const toClient = pump(upstream, client, touch, async (chunk) => {
+        if (!isDenoRefusal(chunk)) return "forward";
+        await client.write(JSON_REFUSAL);
+        linger();
+        return "end";
+      }).then(() => {
+        if (!lingering) close();
+      });
       await Promise.all([toServer.catch(close), toClient.catch(close)]);
     } catch {
       // A failed connect or a reset: the connection just ends.
@@ -206,11 +257,15 @@ export class HttpGuard {
   }
 }
 
+/**
+ * Copies `from` to `to` until either ends, asking `inspect` about each chunk
+ * read: forward it, drop it, or end the copy.
+ */
 async function pump(
   from: Deno.Conn,
   to: Deno.Conn,
   touch: () => void,
-  rewriteRefusal = false,
+  inspect: (chunk: Uint8Array) => Promise<"forward" | "drop" | "end">,
 ): Promise<void> {
   const buffer = new Uint8Array(16_384);
   for (;;) {
@@ -222,11 +277,9 @@ async function pump(
     }
     if (n === null) return;
     touch();
-    if (rewriteRefusal && isDenoRefusal(buffer.subarray(0, n))) {
-      // The refusal ends the connection: answer it the API's way instead.
-      await to.write(JSON_REFUSAL);
-      return;
-    }
+    const verdict = await inspect(buffer.subarray(0, n));
+    if (verdict === "end") return;
+    if (verdict === "drop") continue;
     let offset = 0;
     while (offset < n) offset += await to.write(buffer.subarray(offset, n));
   }
