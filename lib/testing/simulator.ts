@@ -490,12 +490,13 @@ export class Simulator implements AsyncDisposable {
   }
 
   /**
-   * Stops a node: its socket closes, messages to it are lost.
+   * Stops a node as a crash does (no leave): its socket closes, messages to
+   * it are lost, peers see it die through their failure detector.
    *
    * @param node The node.
    */
   async stopNode(node: SimulatedNode): Promise<void> {
-    await nodeAccess.stopped(node)?.shutdown();
+    await nodeAccess.stopped(node)?.shutdown({ leave: false });
   }
 
   /**
