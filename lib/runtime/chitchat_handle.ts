@@ -497,13 +497,16 @@ export class ChitchatHandle implements AsyncDisposable {
   }
 
   /**
-   * Same as {@linkcode ChitchatHandle.shutdown} with its defaults: a
-   * disposed node leaves the cluster gracefully (`await using` scopes end
-   * like a SIGTERM). On virtual time, advance the scheduler meanwhile, or
-   * call `shutdown({ leave: false })` before the scope ends.
+   * Same as `shutdown({ leave: false })`: a disposed node stops at once,
+   * without a leave. Disposal runs at the end of every `await using` scope,
+   * on errors too, and on virtual time nobody advances the clock for a
+   * leave to complete there; a hang is worse than a death peers detect in a
+   * few rounds. Call {@linkcode ChitchatHandle.shutdown} (or
+   * {@linkcode ChitchatHandle.leave}) first to leave gracefully: a disposal
+   * after it is a no-op.
    */
   [Symbol.asyncDispose](): Promise<void> {
-    return this.shutdown();
+    return this.shutdown({ leave: false });
   }
 
   #stop(failure: { readonly error: unknown } | undefined): Promise<void> {

@@ -103,7 +103,7 @@ const nodeIds = (ids: readonly { readonly nodeId: string }[]) => ids.map((id) =>
 const cluster: ChitchatHandle[] = [];
 
 async function shutdownCluster(): Promise<void> {
-  await Promise.all(cluster.splice(0).map((node) => node.shutdown()));
+  await Promise.all(cluster.splice(0).map((node) => node.shutdown({ leave: false })));
 }
 
 check("three nodes over UDP on 127.0.0.1 converge", async () => {
@@ -148,7 +148,7 @@ check("a stopped node is declared dead by the others", async () => {
   try {
     assert(cluster.length === 3, "the cluster is up");
     const [a, b, c] = cluster;
-    await c.shutdown();
+    await c.shutdown({ leave: false });
     cluster.splice(2, 1);
     await until(
       () =>
