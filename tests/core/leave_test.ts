@@ -319,3 +319,27 @@ Deno.test("a node of ours moves a peer to the left set when the mark comes in a 
   deepStrictEqual(names(observer.leftNodes()), ["node-10001@0"]);
   ok(!names(observer.liveNodes()).includes("node-10001@0"));
 });
+
+Deno.test("a forged mark is undone by the next exchange with the node it names", () => {
+  const clock = new ManualClock();
+  const a = testNode(1, clock, FAST);
+  const b = testNode(2, clock, FAST);
+  for (let i = 0; i < 10; i++) round(clock, a, b);
+  const held = a.nodeState(b.chitchatId)!;
+  const forged = new Delta([{
+    chitchatId: b.chitchatId,
+    fromVersionExcluded: held.maxVersion,
+    lastGcVersion: 0,
+    keyValues: [{ key: LEAVING_KEY, value: "true", version: held.maxVersion + 1, status: "set" }],
+    maxVersion: held.maxVersion + 1,
+  }]);
+  a.processMessage(decodeMessage(encodeMessage({ type: "ack", delta: forged })));
+  deepStrictEqual(names(a.leftNodes()), ["node-2@1"]);
+  // b sees a hold a version of b above its own: it moves past it with a tombstone of the mark.
+  round(clock, a, b);
+  equal(b.metrics().ownVersionCatchUps, 1);
+  equal(a.nodeState(b.chitchatId)?.get(LEAVING_KEY), undefined);
+  for (let i = 0; i < 5; i++) round(clock, a, b);
+  deepStrictEqual(a.leftNodes(), []);
+  deepStrictEqual(names(a.liveNodes()), ["node-1@1", "node-2@1"]);
+});
