@@ -420,7 +420,10 @@ Deno.test("two CLI nodes share a key through their HTTP APIs", SANITIZED, async 
       for (const run of [a, b!]) {
         deepStrictEqual(run.stderr, []);
         match(run.stdout.at(-3)!, /^chitchat: stop requested, leaving the cluster$/);
-        match(run.stdout.at(-2)!, /^chitchat: left the cluster \(peers acknowledging: \d\), shutting down$/);
+        match(
+          run.stdout.at(-2)!,
+          /^chitchat: left the cluster \(peers acknowledging: \d\), shutting down$/,
+        );
         match(run.stdout.at(-1)!, /^chitchat: node (alpha|beta) stopped$/);
       }
     });
