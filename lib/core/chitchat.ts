@@ -681,7 +681,7 @@ export class Chitchat {
           continue;
         }
         // A node whose mark was deleted (it came back) is judged by phi again.
-        this.#failureDetector.unmarkLeft(record);
+        if (this.#failureDetector.leftCount > 0) this.#failureDetector.unmarkLeft(record);
         const wasLive = record.live;
         const isLive = this.#failureDetector.updateRecord(record);
         if (wasLive !== isLive && this.#eventStreams.size > 0) {
