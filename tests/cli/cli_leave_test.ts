@@ -5,6 +5,7 @@
 // printed, not asserted: speed targets belong to benches.
 
 import { equal, match, ok } from "node:assert/strict";
+import { main } from "../../lib/cli/cli.ts";
 import { statusOf, stopAll, threeNodes, until } from "./_cli_nodes.ts";
 
 Deno.test({
@@ -58,6 +59,14 @@ Deno.test({
       }
       console.log(
         `SIGTERM: off both peers' live sets, listed left, after ${times.join(" and ")} ms`,
+      );
+      // `chitchat members` shows the status too.
+      const out: string[] = [];
+      const host = a.http.replace(/^http:\/\//, "").replace(/\/$/, "");
+      equal(await main(["members", "--http", host], { stdout: (line) => out.push(line) }), 0);
+      ok(
+        out.some((line) => /^leave-c\s+\d+\s+127\.0\.0\.1:\d+\s+left\s/.test(line)),
+        out.join("\n"),
       );
       // Well past a phi conviction, still left, never dead.
       await new Promise((resolve) => setTimeout(resolve, 1_000));
