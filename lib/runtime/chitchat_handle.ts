@@ -365,8 +365,9 @@ export class ChitchatHandle implements AsyncDisposable {
   /**
    * Leaves the cluster gracefully, then stops the node: writes the leave
    * mark (`__chitchat:leaving`, see {@linkcode Chitchat.leave}), tells up to
-   * `2 × peers` live peers at once, keeps gossiping until `peers` of them
-   * (all of them if fewer are live) acknowledged it (their digest shows
+   * `2 × peers` live peers at once (dead ones if none is live: its detector
+   * may be wrong), keeps gossiping until `peers` of them (all of them if
+   * fewer) acknowledged it (their digest shows
    * this node's max version at or above the mark's) or `timeoutMs` passed,
    * then shuts down as {@linkcode ChitchatHandle.shutdown} does. Peers of
    * this library drop the node from their live set as soon as the mark
@@ -423,11 +424,13 @@ export class ChitchatHandle implements AsyncDisposable {
       return 0;
     }
     const version = this.chitchat.leave();
-    const live: SocketAddress[] = [];
-    for (const id of chitchatInternals.failureDetector(this.chitchat).liveNodes()) {
-      if (keyOf(id.gossipAdvertiseAddr) !== this.#selfKey) live.push(id.gossipAdvertiseAddr);
-    }
-    const needed = Math.min(peers, live.length);
+    // Live peers first; with none, the dead ones: a detector that convicted
+    // everyone (a pause, a young window under load) must not turn the leave
+    // into a silent stop while peers may well be up.
+    const detector = chitchatInternals.failureDetector(this.chitchat);
+    let targets = this.#peerAddrs(detector.liveNodes());
+    if (targets.length === 0) targets = this.#peerAddrs(detector.deadNodes());
+    const needed = Math.min(peers, targets.length);
     let acknowledged = 0;
     if (needed > 0 && timeoutMs > 0) {
       const { promise, resolve } = Promise.withResolvers<void>();
@@ -441,10 +444,10 @@ export class ChitchatHandle implements AsyncDisposable {
       this.#leaving = progress;
       const timer = this.#scheduler.setTimeout(resolve, timeoutMs);
       this.#logger.info("Leaving the cluster", { version, peers: needed, timeoutMs });
-      shuffleRange(live, 0, live.length, this.#random);
+      shuffleRange(targets, 0, targets.length, this.#random);
       const syn = this.chitchat.createSynMessage();
-      for (const addr of live.slice(0, LEAVE_FANOUT_FACTOR * needed)) {
-        await this.#send(addr, syn, "warn", "Failed to announce a leave to a live node");
+      for (const addr of targets.slice(0, LEAVE_FANOUT_FACTOR * needed)) {
+        await this.#send(addr, syn, "warn", "Failed to announce a leave to a peer");
       }
       await promise;
       timer.cancel();
@@ -455,6 +458,15 @@ export class ChitchatHandle implements AsyncDisposable {
     }
     await this.#stop(undefined);
     return acknowledged;
+  }
+
+  /** The gossip addresses of `ids`, this node's left out. */
+  #peerAddrs(ids: Iterable<ChitchatId>): SocketAddress[] {
+    const out: SocketAddress[] = [];
+    for (const id of ids) {
+      if (keyOf(id.gossipAdvertiseAddr) !== this.#selfKey) out.push(id.gossipAdvertiseAddr);
+    }
+    return out;
   }
 
   /** During a leave: counts a peer whose digest holds the mark, or asks it again. */
@@ -481,8 +493,8 @@ export class ChitchatHandle implements AsyncDisposable {
    * Stops the node, after a graceful {@linkcode ChitchatHandle.leave} by
    * default: then peers see it leave at once instead of waiting for their
    * failure detector (at most 2 gossip intervals more, sooner once 3 peers
-   * acknowledged). With `{ leave: false }`, or when the node never saw a live
-   * peer, it stops at once, as a crash looks to peers. Stopping cancels
+   * acknowledged). With `{ leave: false }` it stops at once, as a crash
+   * looks to peers; so it does when it knows no peer, live or dead. Stopping cancels
    * every timer, closes the socket and the seed resolver, ends the
    * live-node iterators, and waits for the receive loop and any work under
    * way. Idempotent; never rejects.

@@ -225,3 +225,25 @@ Deno.test("a peer's liveNodesUpdates() drops the departed node with no round in 
     await stop();
   }
 });
+
+Deno.test("a node whose detector convicted every peer still tells them it leaves", async () => {
+  const { scheduler, transport, nodes, stop } = await cluster(3);
+  try {
+    const leaver = nodes[2];
+    // The leaver hears nobody for a while (its peers still hear it), then hears them again:
+    // its detector holds both dead, though both are up.
+    transport.cut(addr(7600), addr(7602), { oneWay: true });
+    transport.cut(addr(7601), addr(7602), { oneWay: true });
+    await advanceUntil(scheduler, () => leaver.chitchat.deadNodes().length === 2, {
+      timeoutMs: 10_000,
+      label: "the leaver convicts both peers",
+    });
+    transport.healAll();
+    equal(leaver.liveNodes().length, 1);
+    const { value } = await whileAdvancing(scheduler, leaver.leave());
+    equal(value, 2);
+    for (const peer of nodes.slice(0, 2)) ok(isListed(peer.leftNodes(), "node-7602"));
+  } finally {
+    await stop();
+  }
+});
