@@ -124,7 +124,7 @@ export class TestCluster implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await Promise.all(this.nodes.map((node) => node.shutdown()));
+    await Promise.all(this.nodes.map((node) => node.shutdown({ leave: false })));
   }
 }
 

@@ -161,6 +161,10 @@ export function renderMetrics(source: MetricsSource): string {
     {},
     chitchat.deadNodes().length,
   ]]);
+  out.add("chitchat_left_nodes", "gauge", "Nodes that announced their leave, not yet collected.", [[
+    {},
+    chitchat.leftNodes().length,
+  ]]);
   out.add("chitchat_known_nodes", "gauge", "Nodes in the cluster state.", [[{}, states.length]]);
   out.add("chitchat_own_key_values", "gauge", "Visible key-values of this node.", [[
     {},

@@ -2,8 +2,9 @@
 // Copyright the chitchat for Deno authors. MIT license.
 /**
  * The `chitchat` command: runs one node over UDP, optionally with the JSON
- * HTTP API of {@linkcode createHttpHandler}, until SIGINT or SIGTERM. The
- * counterpart of the reference's `chitchat-test` binary.
+ * HTTP API of {@linkcode createHttpHandler}, until SIGINT or SIGTERM, on
+ * which it leaves the cluster gracefully ({@linkcode ChitchatHandle.leave})
+ * and exits. The counterpart of the reference's `chitchat-test` binary.
  *
  * ```sh
  * deno run -A jsr:@chitchat/chitchat/cli --listen 127.0.0.1:10000 --http 127.0.0.1:8080
@@ -111,7 +112,9 @@ HTTP API (HEAD wherever GET):
   GET /metrics                Prometheus text format 0.0.4
   GET /health                 200 once gossip was exchanged (or without seeds), 503 before
 
-SIGINT or SIGTERM stops the node; the exit code is then 0.`;
+SIGINT or SIGTERM makes the node leave the cluster (peers list it as left at once; the
+wait for their acknowledgement is at most 2 gossip intervals), then stop; the exit code is
+then 0.`;
 
 const FLAGS = {
   listen: { type: "string" },
@@ -652,6 +655,20 @@ async function runNode(
       stdout(`chitchat: live nodes (${nodes.length}): ${line}`);
     });
 
+    // Departures are news of their own: the live line only shows who is gone.
+    const events = handle.membershipEvents();
+    const reportingLeaves = (async () => {
+      for await (const event of events) {
+        if (event.type !== "left") continue;
+        const node = event.node;
+        stdout(
+          `chitchat: node ${node.nodeId}/${node.generationId}@${
+            formatSocketAddress(node.gossipAdvertiseAddr)
+          } left the cluster`,
+        );
+      }
+    })();
+
     const outcome = await Promise.race([
       stopped.then((reason) => ({ kind: "stop" as const, reason })),
       handle.terminated.then(
@@ -660,7 +677,14 @@ async function runNode(
       ),
     ]);
     subscription.unsubscribe();
-    if (outcome.kind === "stop") stdout(`chitchat: ${outcome.reason}, shutting down`);
+    if (outcome.kind === "stop") {
+      stdout(`chitchat: ${outcome.reason}, leaving the cluster`);
+      // Bounded by the leave's deadline (2 gossip intervals), then the node is stopped.
+      const acknowledged = await handle.leave();
+      stdout(`chitchat: left the cluster (peers acknowledging: ${acknowledged}), shutting down`);
+    }
+    await events.return?.();
+    await reportingLeaves;
     await guard?.close();
     await server?.shutdown();
     if (outcome.kind === "terminated") {

@@ -177,7 +177,7 @@ export async function main(options: DemoOptions = {}): Promise<number> {
     const [first, second, third] = nodes;
     stdout("");
     stdout(`[${elapsed()}] stopping ${third.nodeId}`);
-    await third.handle.shutdown();
+    await third.handle.shutdown({ leave: false });
     third.running = false;
     const stoppedAt = performance.now();
     await waitFor(

@@ -154,6 +154,8 @@ export interface ClusterStateJson {
   readonly liveNodes: readonly ChitchatIdJson[];
   /** The nodes considered dead and not yet collected, in id order. */
   readonly deadNodes: readonly ChitchatIdJson[];
+  /** The nodes that announced their leave and were not collected yet, in id order. */
+  readonly leftNodes: readonly ChitchatIdJson[];
   /** Every known node's state, in id order. */
   readonly nodes: readonly NodeStateJson[];
 }
@@ -190,6 +192,7 @@ export function clusterStateJson(chitchat: Chitchat): ClusterStateJson {
     self: chitchatIdJson(chitchat.chitchatId),
     liveNodes: liveNodes.map(chitchatIdJson),
     deadNodes: chitchat.deadNodes().sort(compareChitchatIds).map(chitchatIdJson),
+    leftNodes: chitchat.leftNodes().sort(compareChitchatIds).map(chitchatIdJson),
     nodes: chitchat.nodeStates().map((state) => nodeStateJson(state, liveKeys)),
   };
 }
@@ -219,6 +222,7 @@ function narrowedClusterState(chitchat: Chitchat, url: URL): ClusterStateJson {
     ...state,
     liveNodes: state.liveNodes.filter(wanted),
     deadNodes: state.deadNodes.filter(wanted),
+    leftNodes: state.leftNodes.filter(wanted),
     nodes: state.nodes.filter((node) => wanted(node.chitchatId)).map((node) => ({
       ...node,
       keyValues: keys ? node.keyValues.filter((kv) => kv.key.startsWith(prefix)) : [],
@@ -290,8 +294,11 @@ export interface MemberJson {
   readonly generationId: string;
   /** Its gossip address, `host:port`. */
   readonly address: string;
-  /** `self` for this node, `live` or `dead` for the others (`unknown` until judged). */
-  readonly status: "self" | "live" | "dead" | "unknown";
+  /**
+   * `self` for this node; `live`, `dead` or `left` (it announced its leave)
+   * for the others (`unknown` until judged).
+   */
+  readonly status: "self" | "live" | "dead" | "left" | "unknown";
   /** Its heartbeat as known here. */
   readonly heartbeat: number;
   /** Its max version as known here. */
@@ -326,6 +333,8 @@ function membersJson(chitchat: Chitchat): MemberJson[] {
       ? "live"
       : detector.isDead(id)
       ? "dead"
+      : detector.isLeft(id)
+      ? "left"
       : "unknown";
     return {
       nodeId: id.nodeId,

@@ -407,6 +407,7 @@ export class Chitchat {
 
   #applyDelta(message: { readonly delta: Delta }): void {
     const result = this.#clusterState.applyDelta(message.delta);
+    if (result.applied > 0) this.#noteLeaves(message.delta);
     this.#metrics.nodeDeltasApplied += result.applied;
     this.#metrics.nodeDeltasRejected += result.rejected;
     this.#metrics.nodeDeltasInvalid += result.invalid;
@@ -425,6 +426,40 @@ export class Chitchat {
     } catch (error) {
       this.#logger.error("The catch-up callback threw", { error });
     }
+  }
+
+  /**
+   * Moves the nodes whose leave mark just arrived to the left set, and
+   * publishes the live set at once: a leave needs no phi wait, and no
+   * round. Only this transition happens here, so the runtime's pause guard
+   * (which holds `updateNodesLiveness`) never convicts anyone through it;
+   * a mark's removal waits for the next liveness update.
+   */
+  #noteLeaves(delta: Delta): void {
+    let changed = false;
+    for (const nodeDelta of delta.nodeDeltas) {
+      const state = this.#clusterState.nodeState(nodeDelta.chitchatId);
+      if (state === undefined || state === this.#self || !nodes.leaving(state)) continue;
+      if (this.#markLeft(state, this.#clock.now())) changed = true;
+    }
+    if (!changed) return;
+    const live: NodeState[] = [];
+    const versions: number[] = [];
+    for (const state of this.#clusterState.nodeStates()) {
+      if (state === this.#self || nodes.liveness(state)?.live) {
+        live.push(state);
+        versions.push(state.maxVersion);
+      }
+    }
+    this.#publishLive(live, versions);
+  }
+
+  /** Moves a node to the left set; returns whether it was not there yet. */
+  #markLeft(state: NodeState, now: number): boolean {
+    if (!this.#failureDetector.markLeft(this.#livenessOf(state))) return false;
+    this.#logger.info("A node left the cluster", { node: formatChitchatId(state.chitchatId) });
+    this.#emit({ type: "left", node: state.chitchatId, atMs: now });
+    return true;
   }
 
   /** Keeps `self` and a random sample of the other lines that fits `budget` bytes. */
@@ -471,7 +506,7 @@ export class Chitchat {
 
   /**
    * The membership changes this node sees from now on: `joined`, `dead`,
-   * `revived`, `restarted`, `removed` (see {@linkcode MembershipEvent}).
+   * `revived`, `left`, `restarted`, `removed` (see {@linkcode MembershipEvent}).
    * Events are produced by {@linkcode Chitchat.updateNodesLiveness} and by
    * received digests; a reader that falls more than 10,000 events behind
    * loses the oldest. The iteration ends on `break` or when `signal` aborts
@@ -582,6 +617,9 @@ export class Chitchat {
       const claimed = digestInternals.numbers(digest)[3 * line + 2];
       if (claimed > this.#self.maxVersion && nodes.catchUpMaxVersion(this.#self, claimed)) {
         this.#metrics.ownVersionCatchUps++;
+        // What peers hold may carry a leave mark of an earlier run of this
+        // generation: a newer tombstone clears it there (not while leaving).
+        if (!nodes.leaving(this.#self)) nodes.clearLeaving(this.#self);
         this.#logger.info("Moved this node's max version past a version held by a peer", {
           maxVersion: claimed,
         });
@@ -638,6 +676,12 @@ export class Chitchat {
     for (const state of this.#clusterState.nodeStates()) {
       if (state !== this.#self) {
         const record = this.#livenessOf(state);
+        if (nodes.leaving(state)) {
+          this.#markLeft(state, now);
+          continue;
+        }
+        // A node whose mark was deleted (it came back) is judged by phi again.
+        if (this.#failureDetector.leftCount > 0) this.#failureDetector.unmarkLeft(record);
         const wasLive = record.live;
         const isLive = this.#failureDetector.updateRecord(record);
         if (wasLive !== isLive && this.#eventStreams.size > 0) {
@@ -650,19 +694,7 @@ export class Chitchat {
       live.push(state);
       versions.push(state.maxVersion);
     }
-    if (!sameLiveSet(live, versions, this.#previousLive, this.#previousVersions)) {
-      this.#previousLive = live;
-      this.#previousVersions = versions;
-      this.#liveSnapshot = this.#computeLiveSnapshot();
-      const snapshot = this.#liveSnapshot;
-      for (const watcher of this.#liveWatchers) {
-        try {
-          watcher(snapshot);
-        } catch (error) {
-          this.#logger.error("A live-nodes watcher threw", { error });
-        }
-      }
-    }
+    this.#publishLive(live, versions);
     this.#collectUnconfirmed();
     for (const id of this.#failureDetector.garbageCollect()) {
       if (idInfo(id).key === this.#selfKey) {
@@ -670,9 +702,27 @@ export class Chitchat {
         continue;
       }
       this.#clusterState.removeNode(id);
-      this.#logger.info("Garbage collected a dead node", { node: formatChitchatId(id) });
+      this.#logger.info("Garbage collected a dead or departed node", {
+        node: formatChitchatId(id),
+      });
       this.#forgetGeneration(id);
       this.#emit({ type: "removed", node: id, atMs: this.#clock.now() });
+    }
+  }
+
+  /** Notifies the live-node watchers if the live set or one of its max versions changed. */
+  #publishLive(live: NodeState[], versions: number[]): void {
+    if (sameLiveSet(live, versions, this.#previousLive, this.#previousVersions)) return;
+    this.#previousLive = live;
+    this.#previousVersions = versions;
+    this.#liveSnapshot = this.#computeLiveSnapshot();
+    const snapshot = this.#liveSnapshot;
+    for (const watcher of this.#liveWatchers) {
+      try {
+        watcher(snapshot);
+      } catch (error) {
+        this.#logger.error("A live-nodes watcher threw", { error });
+      }
     }
   }
 
@@ -719,6 +769,59 @@ export class Chitchat {
    */
   deadNodes(): ChitchatId[] {
     return [...this.#failureDetector.deadNodes()];
+  }
+
+  /**
+   * The nodes that announced their leave ({@linkcode Chitchat.leave}) and
+   * were not collected yet: out of the live set at once, never counted
+   * dead, collected after `failureDetector.deadNodeGracePeriodMs` like the
+   * dead.
+   *
+   * @returns The ids, in the order they left.
+   *
+   * @example
+   * ```ts
+   * import { Chitchat } from "@chitchat/chitchat";
+   * import assert from "node:assert";
+   *
+   * let now = 0;
+   * const clock = { now: () => now };
+   * const failureDetector = { initialIntervalMs: 100 };
+   * const id = (port: number) => ({ nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } });
+   * const a = new Chitchat({ chitchatId: id(1), clusterId: "demo", failureDetector }, { clock });
+   * const b = new Chitchat({ chitchatId: id(2), clusterId: "demo", failureDetector }, { clock });
+   * const handshake = () => b.processMessage(a.processMessage(b.processMessage(a.createSynMessage())!)!);
+   * for (let round = 0; round < 10; round++) {
+   *   now += 100;
+   *   b.updateSelfHeartbeat();
+   *   handshake();
+   *   a.updateNodesLiveness();
+   * }
+   * assert(a.liveNodes().length === 2);
+   * b.leave();
+   * handshake(); // a learns the mark: b leaves a's live set at once
+   * assert.deepStrictEqual(a.leftNodes().map((node) => node.nodeId), ["n2"]);
+   * assert(a.liveNodes().length === 1 && a.deadNodes().length === 0);
+   * ```
+   */
+  leftNodes(): ChitchatId[] {
+    return [...this.#failureDetector.leftNodes()];
+  }
+
+  /**
+   * Marks this node as leaving: writes the reserved key
+   * `__chitchat:leaving` (see {@linkcode NodeState.RESERVED_KEY_PREFIX}) in
+   * its own state. Peers of this library that receive it move the node to
+   * their left set at once; Rust peers store it as an ordinary key and see
+   * the node die when it stops. Stop gossiping once peers hold the mark
+   * (the runtime's {@linkcode ChitchatHandle.leave} does that). Idempotent.
+   *
+   * @returns The version of the mark: a peer whose digest shows this node's
+   * max version at or above it has the mark.
+   * @throws {RangeError} if this node's versions reached 2^52.
+   */
+  leave(): number {
+    return nodes.markLeaving(this.#self);
   }
 
   /**

@@ -9,7 +9,7 @@ import { utf8ByteLength } from "./wire/_binary.ts";
 import { idInfo } from "./_chitchat_id_info.ts";
 import type { ChitchatId } from "./chitchat_id.ts";
 import { DEFAULT_FAILURE_DETECTOR_CONFIG, type FailureDetectorConfig } from "./failure_detector.ts";
-import type { NodeState } from "./node_state.ts";
+import { NodeState } from "./node_state.ts";
 import { DEFAULT_LIMITS, type ResolvedLimits } from "./_limits.ts";
 
 /** Default tombstone and TTL grace period: 2 hours, as the reference. */
@@ -198,6 +198,13 @@ export function resolveChitchatConfig(config: ChitchatConfig): ResolvedChitchatC
   const initialKeyValues = [...(config.initialKeyValues ?? [])].map(([key, value]) =>
     [key, value] as const
   );
+  for (const [key] of initialKeyValues) {
+    if (typeof key === "string" && key.startsWith(NodeState.RESERVED_KEY_PREFIX)) {
+      throw new RangeError(
+        `Invalid initialKeyValues: key "${key}" starts with "${NodeState.RESERVED_KEY_PREFIX}", reserved for the protocol`,
+      );
+    }
+  }
   const given = config.limits ?? {};
   if (given === null || typeof given !== "object") {
     throw new TypeError("Invalid limits: expected an object");

@@ -100,6 +100,8 @@ export class FailureDetector {
   readonly #times = new RecordTimes();
   readonly #live = new Map<string, ChitchatId>();
   readonly #dead = new Map<string, { readonly id: ChitchatId; readonly sinceMs: number }>();
+  // Nodes that announced their leave: neither live nor dead, collected like the dead.
+  readonly #left = new Map<string, { readonly id: ChitchatId; readonly sinceMs: number }>();
 
   /**
    * Creates a detector.
@@ -174,6 +176,33 @@ export class FailureDetector {
   }
 
   /**
+   * Moves the record's node to the left set (out of the live and dead
+   * sets): it announced its leave, so no phi is waited for.
+   *
+   * @returns `true` if it was not in the left set already.
+   */
+  markLeft(record: LivenessRecord): boolean {
+    if (this.#left.has(record.key)) return false;
+    record.live = false;
+    this.#live.delete(record.key);
+    this.#dead.delete(record.key);
+    this.#left.set(record.key, { id: record.id, sinceMs: this.#clock.now() });
+    // A node that comes back starts its rhythm afresh, as after a death.
+    record.clear();
+    return true;
+  }
+
+  /**
+   * Takes the record's node out of the left set (its leave mark is gone);
+   * the next evaluation finds it live or dead.
+   *
+   * @returns `true` if it was in the left set.
+   */
+  unmarkLeft(record: LivenessRecord): boolean {
+    return this.#left.delete(record.key);
+  }
+
+  /**
    * Records that a new heartbeat of the node was seen now.
    *
    * @param chitchatId The node.
@@ -238,11 +267,13 @@ export class FailureDetector {
   garbageCollect(): ChitchatId[] {
     const now = this.#clock.now();
     const removed: ChitchatId[] = [];
-    for (const [key, { id, sinceMs }] of this.#dead) {
-      if (now >= sinceMs + this.#config.deadNodeGracePeriodMs) {
-        removed.push(id);
-        this.#dead.delete(key);
-        this.#drop(key);
+    for (const set of [this.#dead, this.#left]) {
+      for (const [key, { id, sinceMs }] of set) {
+        if (now >= sinceMs + this.#config.deadNodeGracePeriodMs) {
+          removed.push(id);
+          set.delete(key);
+          this.#drop(key);
+        }
       }
     }
     return removed;
@@ -258,6 +289,7 @@ export class FailureDetector {
     this.#drop(key);
     this.#live.delete(key);
     this.#dead.delete(key);
+    this.#left.delete(key);
   }
 
   /**
@@ -309,7 +341,31 @@ export class FailureDetector {
   }
 
   /**
-   * The dead nodes past half the grace period: they are no longer gossiped.
+   * Whether the node is in the left set.
+   *
+   * @param chitchatId The node.
+   * @returns `true` if it announced its leave and was not collected yet.
+   */
+  isLeft(chitchatId: ChitchatId): boolean {
+    return this.#left.has(idInfo(chitchatId).key);
+  }
+
+  /**
+   * The nodes that announced their leave, in the order they left.
+   *
+   * @returns The nodes.
+   */
+  *leftNodes(): IterableIterator<ChitchatId> {
+    for (const { id } of this.#left.values()) yield id;
+  }
+
+  /** Number of nodes in the left set. */
+  get leftCount(): number {
+    return this.#left.size;
+  }
+
+  /**
+   * The dead and left nodes past half the grace period: they are no longer gossiped.
    *
    * @returns The nodes.
    */
@@ -317,8 +373,10 @@ export class FailureDetector {
     const now = this.#clock.now();
     const half = this.#config.deadNodeGracePeriodMs / 2;
     const out: ChitchatId[] = [];
-    for (const { id, sinceMs } of this.#dead.values()) {
-      if (sinceMs + half < now) out.push(id);
+    for (const set of [this.#dead, this.#left]) {
+      for (const { id, sinceMs } of set.values()) {
+        if (sinceMs + half < now) out.push(id);
+      }
     }
     return out;
   }

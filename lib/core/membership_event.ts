@@ -1,7 +1,7 @@
 // Copyright the chitchat for Deno authors. MIT license.
 /**
- * {@linkcode MembershipEvent}: a node joined, died, came back, restarted or
- * was forgotten, as this node saw it.
+ * {@linkcode MembershipEvent}: a node joined, died, came back, left,
+ * restarted or was forgotten, as this node saw it.
  *
  * @module
  */
@@ -14,8 +14,10 @@ import type { ChitchatId } from "./chitchat_id.ts";
  * - `joined`: a node became live for the first time;
  * - `dead`: a live node stopped sending heartbeats (phi above the threshold);
  * - `revived`: a dead node is live again;
+ * - `left`: a node announced its leave (its `__chitchat:leaving` mark arrived): out of the
+ *   live set at once, with no `dead` event;
  * - `restarted`: a newer generation of a known node id appeared (`node` is the new one);
- * - `removed`: a dead node was forgotten after the grace period.
+ * - `removed`: a dead or departed node was forgotten after the grace period.
  *
  * @example Following a node's death
  * ```ts
@@ -47,7 +49,7 @@ import type { ChitchatId } from "./chitchat_id.ts";
  */
 export interface MembershipEvent {
   /** What happened. */
-  readonly type: "joined" | "dead" | "revived" | "restarted" | "removed";
+  readonly type: "joined" | "dead" | "revived" | "left" | "restarted" | "removed";
   /** The node it happened to. */
   readonly node: ChitchatId;
   /** When this node saw it (its clock, in ms). */

@@ -41,6 +41,15 @@ import {
 const ARENA_MIN_ENTRIES = 32;
 
 /**
+ * Keys under this prefix belong to the protocol: users cannot write them.
+ * The Rust crate reserves nothing, so on the wire they are ordinary keys.
+ */
+const RESERVED_KEY_PREFIX = "__chitchat:";
+
+/** The leave mark: a node that holds it visible is leaving the cluster. */
+const LEAVING_KEY = "__chitchat:leaving";
+
+/**
  * How a node delta relates to our copy of the node: `implausible` when its
  * max version jumps further than the node could have written since.
  */
@@ -113,6 +122,16 @@ export interface NodeStateInternals {
   ): void;
   /** Collects tombstones and TTL'd keys whose grace period has elapsed. */
   collectGarbage(state: NodeState, gracePeriodMs: number): void;
+  /** Whether the node holds a visible leave mark (`__chitchat:leaving`). */
+  leaving(state: NodeState): boolean;
+  /** Writes the leave mark on this node's own state; returns its version. */
+  markLeaving(state: NodeState): number;
+  /**
+   * Writes a tombstone of the leave mark, known or not: after a
+   * same-generation restart, peers may still hold a mark this process
+   * never saw, and only a newer tombstone clears it there.
+   */
+  clearLeaving(state: NodeState): void;
 }
 
 /** The result of {@linkcode NodeStateInternals.staleEntries}. */
@@ -152,6 +171,14 @@ let internals: NodeStateInternals;
  * ```
  */
 export class NodeState {
+  /**
+   * The prefix of the keys the protocol writes (the leave mark,
+   * `__chitchat:leaving`): `set`, `setWithTtl`, `delete` and
+   * `deleteAfterTtl` refuse them. Peers store and replicate such keys like
+   * any other; a visible `__chitchat:leaving` means the node is leaving.
+   */
+  static readonly RESERVED_KEY_PREFIX: string = RESERVED_KEY_PREFIX;
+
   // The two fields read for every digest line come first, so that they
   // share a cache line.
   #heartbeat = 0;
@@ -183,6 +210,8 @@ export class NodeState {
   #limits: ResolvedLimits = NO_LIMITS;
   // Characters of every key and value held, tombstones included.
   #chars = 0;
+  // Whether the leave mark is visible: read for every node each round.
+  #leaving = false;
 
   /**
    * Creates an empty state (heartbeat 0, max version 0).
@@ -236,6 +265,20 @@ export class NodeState {
       },
       collectGarbage(state, gracePeriodMs) {
         state.#collectGarbage(gracePeriodMs);
+      },
+      leaving: (state) => state.#leaving,
+      markLeaving(state) {
+        const mark = state.#entries.get(LEAVING_KEY);
+        if (mark !== undefined && mark.status === "set") return mark.version;
+        state.#checkVersion();
+        state.#store(new KeyValueEntry(LEAVING_KEY, "true", state.#maxVersion + 1, "set", 0));
+        return state.#maxVersion;
+      },
+      clearLeaving(state) {
+        state.#checkVersion();
+        state.#store(
+          new KeyValueEntry(LEAVING_KEY, "", state.#maxVersion + 1, "deleted", state.#clock.now()),
+        );
       },
     };
   }
@@ -345,7 +388,7 @@ export class NodeState {
    * @param key The key (at most 65,535 UTF-8 bytes).
    * @param value The value (at most 65,535 UTF-8 bytes).
    * @throws {TypeError} if key or value is not a string.
-   * @throws {RangeError} if key or value is over 65,535 bytes, the pair cannot fit one datagram, or this node's versions reached 2^52.
+   * @throws {RangeError} if the key starts with {@linkcode NodeState.RESERVED_KEY_PREFIX}, key or value is over 65,535 bytes, the pair cannot fit one datagram, or this node's versions reached 2^52.
    */
   set(key: string, value: string): void {
     this.#checkWrite(key, value);
@@ -361,7 +404,7 @@ export class NodeState {
    * @param key The key.
    * @param value The value.
    * @throws {TypeError} if key or value is not a string.
-   * @throws {RangeError} if key or value is over 65,535 bytes, the pair cannot fit one datagram, or this node's versions reached 2^52.
+   * @throws {RangeError} if the key starts with {@linkcode NodeState.RESERVED_KEY_PREFIX}, key or value is over 65,535 bytes, the pair cannot fit one datagram, or this node's versions reached 2^52.
    */
   setWithTtl(key: string, value: string): void {
     this.#checkWrite(key, value);
@@ -382,8 +425,10 @@ export class NodeState {
    *
    * @param key The key; an unknown or already deleted key is left alone.
    * @returns `true` if a visible key was deleted, `false` (and no new version) otherwise.
+   * @throws {RangeError} if the key starts with {@linkcode NodeState.RESERVED_KEY_PREFIX}.
    */
   delete(key: string): boolean {
+    checkNotReserved(key);
     const previous = this.#entries.get(key);
     if (previous === undefined || previous.status === "deleted") return false;
     this.#checkVersion();
@@ -396,8 +441,10 @@ export class NodeState {
    *
    * @param key The key; an unknown or deleted key is left alone.
    * @returns `true` if a visible key was scheduled, `false` (and no new version) otherwise.
+   * @throws {RangeError} if the key starts with {@linkcode NodeState.RESERVED_KEY_PREFIX}.
    */
   deleteAfterTtl(key: string): boolean {
+    checkNotReserved(key);
     const previous = this.#entries.get(key);
     if (previous === undefined || previous.status === "deleted") return false;
     this.#checkVersion();
@@ -440,6 +487,7 @@ export class NodeState {
     }
     if (typeof key !== "string") throw new TypeError("Invalid key: expected a string");
     if (typeof value !== "string") throw new TypeError("Invalid value: expected a string");
+    checkNotReserved(key);
     const keyBytes = utf8ByteLength(key);
     if (keyBytes > MAX_WIRE_STRING_BYTES) {
       throw new RangeError(
@@ -484,6 +532,7 @@ export class NodeState {
     }
     this.#entries.set(entry);
     this.#chars += entry.key.length + entry.value.length;
+    if (entry.key === LEAVING_KEY) this.#leaving = entry.status !== "deleted";
     const versions = this.#byVersion;
     if (versions.length === 0 || versions[versions.length - 1].version < entry.version) {
       versions.push(entry);
@@ -705,6 +754,7 @@ export class NodeState {
     this.#arena = undefined;
     this.#maxVersion = 0;
     this.#lastGcVersion = lastGcVersion;
+    this.#leaving = false;
   }
 
   /**
@@ -740,6 +790,7 @@ export class NodeState {
     this.#recomputeEarliestDeletion();
     this.#maxVersion = Math.max(this.#maxVersion, maxVersion);
     this.#lastGcVersion = lastGcVersion;
+    this.#leaving = this.has(LEAVING_KEY);
   }
 
   /**
@@ -757,6 +808,7 @@ export class NodeState {
       this.#forget(entry);
       this.#entries.delete(entry.key);
       this.#sortedKeys = undefined;
+      if (entry.key === LEAVING_KEY) this.#leaving = false;
     }
     this.#lastGcVersion = lastGc;
     this.#recomputeEarliestDeletion();
@@ -774,6 +826,14 @@ export class NodeState {
       }
     }
     this.#earliestDeletionAtMs = earliest;
+  }
+}
+
+function checkNotReserved(key: string): void {
+  if (typeof key === "string" && key.startsWith(RESERVED_KEY_PREFIX)) {
+    throw new RangeError(
+      `Cannot write key "${key}": the prefix "${RESERVED_KEY_PREFIX}" is reserved for the protocol`,
+    );
   }
 }
 

@@ -21,6 +21,7 @@ import type { ChitchatMessage } from "../core/message.ts";
 import type { NodeState } from "../core/node_state.ts";
 import type { MembershipEvent } from "../core/membership_event.ts";
 import type { RandomSource } from "../core/random.ts";
+import { shuffleRange } from "../core/_shuffle.ts";
 import type { Scheduler, Timer } from "./scheduler.ts";
 import type { SeedResolver } from "./seed_resolver.ts";
 import {
@@ -99,6 +100,26 @@ const PAUSE_FACTOR = 3;
 const MIN_PAUSE_MS = 1_000;
 /** Rounds with answers needed after a pause before anyone is convicted. */
 const FRESH_ROUNDS_AFTER_PAUSE = 2;
+/** Peers that must acknowledge a leave by default (all of them if fewer are live). */
+const LEAVE_ACKNOWLEDGEMENTS = 3;
+/** Live peers told of a leave at once, per acknowledgement asked for. */
+const LEAVE_FANOUT_FACTOR = 2;
+/** SYNs sent to one peer on its replies during a leave, beyond the rounds' own. */
+const LEAVE_RESENDS_PER_PEER = 3;
+
+/** A leave under way: what acknowledges it, and who did. */
+interface LeaveProgress {
+  /** The version of the leave mark. */
+  readonly version: number;
+  /** Acknowledgements that end the wait. */
+  readonly needed: number;
+  /** Peers (`host:port`) whose digest showed the mark's version. */
+  readonly acknowledged: Set<string>;
+  /** SYNs sent to each peer on its replies. */
+  readonly resends: Map<string, number>;
+  /** Ends the wait. */
+  readonly done: () => void;
+}
 
 /**
  * `host:port` of a canonical address. Ids are canonical and frozen, so
@@ -183,6 +204,8 @@ export class ChitchatHandle implements AsyncDisposable {
   #warnedIsolated = false;
   readonly #isolationWarningRounds: number;
   #stopped: Promise<void> | undefined;
+  #leaving: LeaveProgress | undefined;
+  #left: Promise<number> | undefined;
 
   /**
    * Handles come only from {@linkcode spawnChitchat}, which checks the
@@ -248,6 +271,15 @@ export class ChitchatHandle implements AsyncDisposable {
   }
 
   /**
+   * The nodes that announced their leave (see {@linkcode Chitchat.leftNodes}).
+   *
+   * @returns Their ids, in the order they left.
+   */
+  leftNodes(): ChitchatId[] {
+    return this.chitchat.leftNodes();
+  }
+
+  /**
    * The live nodes' states, now and after each change (a node joining,
    * leaving, or publishing a new version). Only the latest snapshot is
    * kept for a slow reader. The iteration ends on shutdown, on `break`, or
@@ -271,7 +303,7 @@ export class ChitchatHandle implements AsyncDisposable {
 
   /**
    * The membership changes this node sees from now on (`joined`, `dead`,
-   * `revived`, `restarted`, `removed`), as typed events. The iteration ends
+   * `revived`, `left`, `restarted`, `removed`), as typed events. The iteration ends
    * on shutdown, on `break`, or when `signal` aborts.
    *
    * @param options `signal`: ends the iteration when aborted.
@@ -331,19 +363,162 @@ export class ChitchatHandle implements AsyncDisposable {
   }
 
   /**
-   * Stops the node: cancels every timer, closes the socket and the seed
-   * resolver, ends the live-node iterators, and waits for the receive loop
-   * and any work under way. Idempotent; never rejects.
+   * Leaves the cluster gracefully, then stops the node: writes the leave
+   * mark (`__chitchat:leaving`, see {@linkcode Chitchat.leave}), tells up to
+   * `2 × peers` live peers at once (dead ones if none is live: its detector
+   * may be wrong), keeps gossiping until `peers` of them (all of them if
+   * fewer) acknowledged it (their digest shows
+   * this node's max version at or above the mark's) or `timeoutMs` passed,
+   * then shuts down as {@linkcode ChitchatHandle.shutdown} does. Peers of
+   * this library drop the node from their live set as soon as the mark
+   * reaches them and list it in `leftNodes()`; Rust peers see it die through
+   * their failure detector. Idempotent: later calls share the first's result.
    *
+   * On virtual time the wait needs the scheduler to advance.
+   *
+   * @param options `peers`: acknowledgements to wait for (default 3);
+   * `timeoutMs`: the longest wait (default 2 gossip intervals).
+   * @returns The number of peers that acknowledged (fewer than asked: the deadline passed).
+   * @throws {RangeError} if `peers` is not a non-negative integer or `timeoutMs` not a non-negative number.
+   *
+   * @example Two nodes: the one that leaves is left, not dead, at once
+   * ```ts
+   * import { spawnChitchat } from "@chitchat/chitchat";
+   * import { ChannelTransport } from "@chitchat/chitchat/testing";
+   * import assert from "node:assert";
+   *
+   * const transport = new ChannelTransport();
+   * const config = (port: number) => ({
+   *   chitchatId: { nodeId: `n${port}`, generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port } },
+   *   clusterId: "demo",
+   *   gossipIntervalMs: 10,
+   *   seedNodes: ["127.0.0.1:7001"],
+   * });
+   * await using a = await spawnChitchat(config(7001), { transport });
+   * const b = await spawnChitchat(config(7002), { transport });
+   * for await (const live of a.liveNodesUpdates()) if (live.length === 2) break;
+   * for await (const live of b.liveNodesUpdates()) if (live.length === 2) break;
+   * assert.strictEqual(await b.leave(), 1); // a acknowledged
+   * assert.deepStrictEqual(a.leftNodes().map((node) => node.nodeId), ["n7002"]);
+   * assert.strictEqual(a.liveNodes().length, 1);
+   * assert.strictEqual(a.chitchat.deadNodes().length, 0);
+   * ```
+   */
+  leave(options: { readonly peers?: number; readonly timeoutMs?: number } = {}): Promise<number> {
+    const peers = options.peers ?? LEAVE_ACKNOWLEDGEMENTS;
+    const timeoutMs = options.timeoutMs ?? 2 * this.#intervalMs;
+    if (!Number.isSafeInteger(peers) || peers < 0) {
+      throw new RangeError(`Invalid peers: ${peers} must be a non-negative integer`);
+    }
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) {
+      throw new RangeError(`Invalid timeoutMs: ${timeoutMs} must be a non-negative number`);
+    }
+    this.#left ??= this.#leaveAndStop(peers, timeoutMs);
+    return this.#left;
+  }
+
+  async #leaveAndStop(peers: number, timeoutMs: number): Promise<number> {
+    // Already stopped (or stopping without a leave): there is no one to tell.
+    if (this.#stopping) {
+      await this.#stop(undefined);
+      return 0;
+    }
+    const version = this.chitchat.leave();
+    // Live peers first; with none, the dead ones: a detector that convicted
+    // everyone (a pause, a young window under load) must not turn the leave
+    // into a silent stop while peers may well be up.
+    const detector = chitchatInternals.failureDetector(this.chitchat);
+    let targets = this.#peerAddrs(detector.liveNodes());
+    if (targets.length === 0) targets = this.#peerAddrs(detector.deadNodes());
+    const needed = Math.min(peers, targets.length);
+    let acknowledged = 0;
+    if (needed > 0 && timeoutMs > 0) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      const progress: LeaveProgress = {
+        version,
+        needed,
+        acknowledged: new Set(),
+        resends: new Map(),
+        done: resolve,
+      };
+      this.#leaving = progress;
+      const timer = this.#scheduler.setTimeout(resolve, timeoutMs);
+      this.#logger.info("Leaving the cluster", { version, peers: needed, timeoutMs });
+      shuffleRange(targets, 0, targets.length, this.#random);
+      const syn = this.chitchat.createSynMessage();
+      for (const addr of targets.slice(0, LEAVE_FANOUT_FACTOR * needed)) {
+        await this.#send(addr, syn, "warn", "Failed to announce a leave to a peer");
+      }
+      await promise;
+      timer.cancel();
+      this.#leaving = undefined;
+      acknowledged = progress.acknowledged.size;
+      const level = acknowledged >= needed ? "info" : "warn";
+      this.#logger[level]("Left the cluster", { acknowledged, needed });
+    }
+    await this.#stop(undefined);
+    return acknowledged;
+  }
+
+  /** The gossip addresses of `ids`, this node's left out. */
+  #peerAddrs(ids: Iterable<ChitchatId>): SocketAddress[] {
+    const out: SocketAddress[] = [];
+    for (const id of ids) {
+      if (keyOf(id.gossipAdvertiseAddr) !== this.#selfKey) out.push(id.gossipAdvertiseAddr);
+    }
+    return out;
+  }
+
+  /** During a leave: counts a peer whose digest holds the mark, or asks it again. */
+  async #followLeave(from: SocketAddress, message: ChitchatMessage): Promise<void> {
+    const progress = this.#leaving;
+    if (progress === undefined || (message.type !== "syn" && message.type !== "synAck")) return;
+    const peer = formatSocketAddress(from);
+    if (progress.acknowledged.has(peer)) return;
+    const seen = message.digest.get(this.chitchatId)?.maxVersion ?? 0;
+    if (seen >= progress.version) {
+      progress.acknowledged.add(peer);
+      if (progress.acknowledged.size >= progress.needed) progress.done();
+      return;
+    }
+    // Our reply just carried the mark: a new SYN brings back the peer's
+    // digest with it, one round trip later instead of a round.
+    const resends = progress.resends.get(peer) ?? 0;
+    if (resends >= LEAVE_RESENDS_PER_PEER) return;
+    progress.resends.set(peer, resends + 1);
+    await this.#send(from, this.chitchat.createSynMessage(), "debug", "Failed to follow a leave");
+  }
+
+  /**
+   * Stops the node, after a graceful {@linkcode ChitchatHandle.leave} by
+   * default: then peers see it leave at once instead of waiting for their
+   * failure detector (at most 2 gossip intervals more, sooner once 3 peers
+   * acknowledged). With `{ leave: false }` it stops at once, as a crash
+   * looks to peers; so it does when it knows no peer, live or dead. Stopping cancels
+   * every timer, closes the socket and the seed resolver, ends the
+   * live-node iterators, and waits for the receive loop and any work under
+   * way. Idempotent; never rejects.
+   *
+   * @param options `leave`: whether to leave first (default `true`).
    * @returns When everything has stopped.
    */
-  shutdown(): Promise<void> {
+  shutdown(options: { readonly leave?: boolean } = {}): Promise<void> {
+    const stop = (): Promise<void> => this.#stop(undefined);
+    if (options.leave ?? true) return this.leave().then(stop, stop);
     return this.#stop(undefined);
   }
 
-  /** Same as {@linkcode ChitchatHandle.shutdown}. */
+  /**
+   * Same as `shutdown({ leave: false })`: a disposed node stops at once,
+   * without a leave. Disposal runs at the end of every `await using` scope,
+   * on errors too, and on virtual time nobody advances the clock for a
+   * leave to complete there; a hang is worse than a death peers detect in a
+   * few rounds. Call {@linkcode ChitchatHandle.shutdown} (or
+   * {@linkcode ChitchatHandle.leave}) first to leave gracefully: a disposal
+   * after it is a no-op.
+   */
   [Symbol.asyncDispose](): Promise<void> {
-    return this.shutdown();
+    return this.shutdown({ leave: false });
   }
 
   #stop(failure: { readonly error: unknown } | undefined): Promise<void> {
@@ -353,6 +528,8 @@ export class ChitchatHandle implements AsyncDisposable {
 
   async #teardown(failure: { readonly error: unknown } | undefined): Promise<void> {
     this.#stopping = true;
+    // A shutdown without a leave cuts a leave under way short.
+    this.#leaving?.done();
     this.#timer?.cancel();
     this.#timer = undefined;
     for (const updates of [...this.#updates]) updates.end();
@@ -395,6 +572,7 @@ export class ChitchatHandle implements AsyncDisposable {
       }
       this.#heard();
       if (reply !== undefined) await this.#send(from, reply, "warn", "Failed to reply to a peer");
+      if (this.#leaving !== undefined) await this.#followLeave(from, message);
     }
   }
 

@@ -109,8 +109,8 @@ export interface SpawnChitchatOptions {
    */
   readonly resolveDns?: (hostname: string, signal: AbortSignal) => Promise<string[]>;
   /**
-   * Shuts the node down when aborted (an already aborted signal refuses to
-   * start it).
+   * Shuts the node down when aborted, as `shutdown()` does (leaving the
+   * cluster gracefully first; an already aborted signal refuses to start it).
    *
    * @default {undefined}
    */
@@ -147,12 +147,8 @@ function checkScheduler(scheduler: Scheduler): Scheduler {
  * @param options Transport, scheduler, random source, logger, DNS resolver.
  * @returns The running node; shut it down (or dispose it) when done.
  * @throws {TypeError} or {RangeError} naming the invalid field (`gossipIntervalMs`, `listenAddr.port`, `seedNodes`, ...).
-<<<<<<< HEAD
- * @throws {Deno.errors.AddrInUse} if the listen address is taken.
- * @throws the signal's reason if `options.signal` is already aborted.
-=======
  * @throws {Deno.errors.AddrInUse} if the listen address is taken (elsewhere than on Deno, an `Error` named `AddrInUse`).
->>>>>>> portable
+ * @throws the signal's reason if `options.signal` is already aborted.
  *
  * @example A node on an in-memory network, on port 0
  * ```ts

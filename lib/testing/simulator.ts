@@ -490,12 +490,41 @@ export class Simulator implements AsyncDisposable {
   }
 
   /**
-   * Stops a node: its socket closes, messages to it are lost.
+   * Stops a node as a crash does (no leave): its socket closes, messages to
+   * it are lost, peers see it die through their failure detector.
    *
    * @param node The node.
    */
   async stopNode(node: SimulatedNode): Promise<void> {
-    await nodeAccess.stopped(node)?.shutdown();
+    await nodeAccess.stopped(node)?.shutdown({ leave: false });
+  }
+
+  /**
+   * Stops a node gracefully ({@linkcode ChitchatHandle.leave}): it marks
+   * itself leaving, tells its peers, and stops once 3 of them acknowledged
+   * or 2 gossip intervals passed. The node counts as stopped at once;
+   * advance virtual time for the leave to complete.
+   *
+   * @param node The node.
+   * @returns The peers that acknowledged, once virtual time has advanced far enough (0 for a stopped node).
+   *
+   * @example
+   * ```ts
+   * import { Simulator } from "@chitchat/chitchat/testing";
+   * import assert from "node:assert";
+   *
+   * await using sim = new Simulator({ seed: 1, gossipIntervalMs: 100 });
+   * const a = await sim.addNode();
+   * const b = await sim.addNode({ seeds: [a] });
+   * assert(await sim.runUntil(() => sim.isConverged(), 30_000) !== undefined);
+   * const acknowledged = sim.leaveNode(b);
+   * assert(await sim.runUntil(() => sim.everyoneSeesLeft(b), 1_000) !== undefined);
+   * assert.strictEqual(await acknowledged, 1);
+   * assert.strictEqual(sim.deadSet(a).size, 0);
+   * ```
+   */
+  leaveNode(node: SimulatedNode): Promise<number> {
+    return nodeAccess.stopped(node)?.leave() ?? Promise.resolve(0);
   }
 
   /**
@@ -723,6 +752,23 @@ export class Simulator implements AsyncDisposable {
       if (observer === node) return true;
       const chitchat = observer.handle.chitchat;
       return !chitchatInternals.failureDetector(chitchat).isLive(id);
+    });
+  }
+
+  /**
+   * Whether every running node lists `node`'s last incarnation as left (or
+   * has already forgotten it), and none as live or dead.
+   *
+   * @param node The node (usually one that left).
+   * @returns `true` when its leave is known everywhere.
+   */
+  everyoneSeesLeft(node: SimulatedNode): boolean {
+    const id = node.chitchatId;
+    return this.runningNodes().every((observer) => {
+      if (observer === node) return true;
+      const detector = chitchatInternals.failureDetector(observer.handle.chitchat);
+      return detector.isLeft(id) ||
+        (observer.handle.chitchat.nodeState(id) === undefined && !detector.isDead(id));
     });
   }
 

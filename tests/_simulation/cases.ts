@@ -13,6 +13,7 @@ import {
   coldStart,
   failureDetection,
   falseDeaths,
+  gracefulLeave,
   partitionHeal,
   propagation,
 } from "./scenarios.ts";
@@ -120,6 +121,31 @@ const FAILURE_DETECTION = [
   ...[10, 100, 1_000].map((n) => detectionCase(n, 1_000, 0)),
   ...[20, 40, 100].map((n) => detectionCase(n, 300, 0, "< 10 s")),
   detectionCase(100, 300, 0.5, "< 15 s"),
+];
+
+function leaveCase(n: number, gossipIntervalMs: number): SimulationCase {
+  return {
+    scenario: "graceful-leave",
+    n,
+    setting: `${interval(gossipIntervalMs)}, 10 keys`,
+    metrics: [
+      seconds("leftEverywhere", "s, every node"),
+      count("acknowledged", "peers"),
+      count("deadSightings", "observer checks"),
+    ],
+    run: async (seed) => {
+      const r = await gracefulLeave({ seed, n, gossipIntervalMs });
+      return outcome(
+        { leftEverywhere: r.allMs, acknowledged: r.acknowledged, deadSightings: r.deadSightings },
+        r.failure,
+      );
+    },
+  };
+}
+
+const GRACEFUL_LEAVE = [
+  ...[10, 100, 1_000].map((n) => leaveCase(n, 1_000)),
+  leaveCase(100, 100),
 ];
 
 function falseDeathsCase(n: number, loss: number, settleMs = 0): SimulationCase {
@@ -234,6 +260,7 @@ export const SIMULATION_CASES: readonly SimulationCase[] = [
   ...COLD_START,
   ...PROPAGATION,
   ...FAILURE_DETECTION,
+  ...GRACEFUL_LEAVE,
   ...FALSE_DEATHS,
   ...BANDWIDTH,
   PARTITION_HEAL,

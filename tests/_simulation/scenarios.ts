@@ -212,6 +212,50 @@ export async function failureDetection(
   };
 }
 
+/** Result of {@linkcode gracefulLeave}. */
+export interface GracefulLeaveResult extends ScenarioOutcome {
+  /** From the leave until every other node lists the node as left. */
+  readonly allMs: number | undefined;
+  /** Peers that acknowledged the leave before the node stopped. */
+  readonly acknowledged: number | undefined;
+  /** Observers that listed the node dead at any check (a leave must not look like a death). */
+  readonly deadSightings: number | undefined;
+}
+
+/** On a converged cluster, a random non-seed node leaves gracefully: time until all know it. */
+export async function gracefulLeave(options: ScenarioOptions): Promise<GracefulLeaveResult> {
+  const limitMs = options.limitMs ?? 60_000;
+  await using cluster = await startCluster(options);
+  const { sim, nodes } = cluster;
+  if (await converge(sim, CONVERGENCE_LIMIT_MS) === undefined) {
+    return {
+      allMs: undefined,
+      acknowledged: undefined,
+      deadSightings: undefined,
+      failure: notConverged(CONVERGENCE_LIMIT_MS),
+    };
+  }
+  const leaver = pick(sim, nodes.slice(SEED_COUNT));
+  const leftAt = sim.now;
+  const leaving = sim.leaveNode(leaver);
+  let deadSightings = 0;
+  const done = await sim.runUntil(() => {
+    for (const observer of sim.runningNodes()) {
+      if (sim.deadSet(observer).has(`${leaver.nodeId}@${leaver.generation}`)) deadSightings++;
+    }
+    return sim.everyoneSeesLeft(leaver);
+  }, limitMs);
+  // The leave itself ends within its deadline, long before any limit.
+  await sim.advance(2 * (options.gossipIntervalMs ?? 1_000));
+  const acknowledged = await leaving;
+  return {
+    allMs: done === undefined ? undefined : done - leftAt,
+    acknowledged,
+    deadSightings,
+    failure: done === undefined ? `not known everywhere within ${limitMs / 1_000} s` : undefined,
+  };
+}
+
 /** Options of {@linkcode falseDeaths}. */
 export interface FalseDeathsOptions extends ScenarioOptions {
   /** Message loss once converged. */

@@ -419,7 +419,11 @@ Deno.test("two CLI nodes share a key through their HTTP APIs", SANITIZED, async 
       equal(await a.stop(), 0);
       for (const run of [a, b!]) {
         deepStrictEqual(run.stderr, []);
-        match(run.stdout.at(-2)!, /^chitchat: stop requested, shutting down$/);
+        match(run.stdout.at(-3)!, /^chitchat: stop requested, leaving the cluster$/);
+        match(
+          run.stdout.at(-2)!,
+          /^chitchat: left the cluster \(peers acknowledging: \d\), shutting down$/,
+        );
         match(run.stdout.at(-1)!, /^chitchat: node (alpha|beta) stopped$/);
       }
     });
@@ -498,7 +502,9 @@ Deno.test("a CLI subprocess stops cleanly on SIGTERM and SIGINT", {
         match(
           stdout,
           new RegExp(
-            `\nchitchat: ${signal} received, shutting down\nchitchat: node sub stopped\n$`,
+            `\nchitchat: ${signal} received, leaving the cluster\n` +
+              `chitchat: left the cluster \\(peers acknowledging: 0\\), shutting down\n` +
+              `chitchat: node sub stopped\n$`,
           ),
         );
       } finally {

@@ -109,12 +109,20 @@ Deno.test("GET / returns the cluster state as this node sees it", SANITIZED, asy
   };
   const liveJson = { nodeId: "live", generationId: "1", gossipAdvertiseAddr: "127.0.0.1:10002" };
   const deadJson = { nodeId: "dead", generationId: "1", gossipAdvertiseAddr: "127.0.0.1:10003" };
-  deepStrictEqual(Object.keys(body), ["clusterId", "self", "liveNodes", "deadNodes", "nodes"]);
+  deepStrictEqual(Object.keys(body), [
+    "clusterId",
+    "self",
+    "liveNodes",
+    "deadNodes",
+    "leftNodes",
+    "nodes",
+  ]);
   equal(body.clusterId, "test-cluster");
   deepStrictEqual(body.self, observerJson);
   // Id order, as Chitchat.liveNodes() lists them.
   deepStrictEqual(body.liveNodes, [liveJson, observerJson]);
   deepStrictEqual(body.deadNodes, [deadJson]);
+  deepStrictEqual(body.leftNodes, []);
   deepStrictEqual(
     body.nodes.map((n) => [n.chitchatId.nodeId, n.isLive]),
     [["dead", false], ["live", true], ["observer", true]],

@@ -65,8 +65,8 @@ Deno.test("GET /metrics is a strict Prometheus exposition with the node's counte
     throws(() => parseExposition("# TYPE chitchat_x counter\nchitchat_x 1\n"), SyntaxError);
     throws(() => parseExposition("# TYPE a gauge\na 1\na 2\n"), SyntaxError);
   } finally {
-    await b.shutdown();
-    await a.shutdown();
+    await b.shutdown({ leave: false });
+    await a.shutdown({ leave: false });
   }
 });
 
@@ -84,8 +84,8 @@ Deno.test("GET /health is 503 until gossip was exchanged, 200 after, and 200 alo
     equal(response.status, 200);
     deepStrictEqual(await response.json(), { status: "ok", liveNodes: 2 });
   } finally {
-    await b.shutdown();
-    await a.shutdown();
+    await b.shutdown({ leave: false });
+    await a.shutdown({ leave: false });
   }
   const clock = new VirtualScheduler();
   const transport = new ChannelTransport({ scheduler: clock });
@@ -142,7 +142,7 @@ Deno.test("GET /members, /nodes/<id> and /kv/<key>, and HEAD without a body", as
     equal(wrong.status, 405);
     ok((await wrong.json()).error.includes("POST"));
   } finally {
-    await b.shutdown();
-    await a.shutdown();
+    await b.shutdown({ leave: false });
+    await a.shutdown({ leave: false });
   }
 });

@@ -98,12 +98,12 @@ async function until(predicate: () => boolean, timeoutMs: number, label: string)
 
 const nodeIds = (ids: readonly { readonly nodeId: string }[]) => ids.map((id) => id.nodeId).sort();
 
-// The cluster is shared by the three checks below, in order; the last one
+// The cluster is shared by the four checks below, in order; the last one
 // (or a failure) shuts it down.
 const cluster: ChitchatHandle[] = [];
 
 async function shutdownCluster(): Promise<void> {
-  await Promise.all(cluster.splice(0).map((node) => node.shutdown()));
+  await Promise.all(cluster.splice(0).map((node) => node.shutdown({ leave: false })));
 }
 
 check("three nodes over UDP on 127.0.0.1 converge", async () => {
@@ -148,7 +148,7 @@ check("a stopped node is declared dead by the others", async () => {
   try {
     assert(cluster.length === 3, "the cluster is up");
     const [a, b, c] = cluster;
-    await c.shutdown();
+    await c.shutdown({ leave: false });
     cluster.splice(2, 1);
     await until(
       () =>
@@ -159,6 +159,21 @@ check("a stopped node is declared dead by the others", async () => {
       8_000,
       "a and b declare c dead",
     );
+  } catch (error) {
+    await shutdownCluster();
+    throw error;
+  }
+});
+
+check("a node that leaves is listed left, not dead, by the other", async () => {
+  try {
+    assert(cluster.length === 2, "a and b are up");
+    const [a, b] = cluster;
+    equal(await b.leave(), 1);
+    cluster.splice(1, 1);
+    equal(nodeIds(a.leftNodes()).join(","), "b");
+    assert(!nodeIds(a.chitchat.deadNodes()).includes("b"), "b is not dead");
+    equal(nodeIds(a.liveNodes()).join(","), "a");
   } finally {
     await shutdownCluster();
   }

@@ -78,7 +78,7 @@ scenario(
     const nodes = await cluster.spawnMany(5);
     await env.waitUntil(() => converged(nodes), "initial convergence", TIMEOUT_MS);
     const [victim, ...others] = [nodes[2], ...nodes.filter((_, i) => i !== 2)];
-    await victim.shutdown();
+    await victim.shutdown({ leave: false });
     const spent = await env.waitUntil(
       everyone(
         others,
@@ -107,7 +107,7 @@ scenario(
     nodes[3].selfNodeState().set("version", "old");
     await env.waitUntil(() => converged(nodes), "initial convergence", TIMEOUT_MS);
     const old = nodes[3];
-    await old.shutdown();
+    await old.shutdown({ leave: false });
     const reborn = await cluster.spawn("node-3", {
       generationId: 2n,
       port: old.localAddr.port,

@@ -153,7 +153,7 @@ Deno.test("a node whose only seed is dead warns once that it is isolated, and ag
     ok(logger.lines.some((line) => line.message.includes("no longer isolated")));
     ok(seed.liveNodes().length === 2);
   } finally {
-    await lonely.shutdown();
+    await lonely.shutdown({ leave: false });
   }
 });
 

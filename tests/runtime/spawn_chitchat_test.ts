@@ -438,8 +438,8 @@ Deno.test("ChitchatHandle.liveNodesUpdates() yields the current snapshot, then e
   equal(changed.value.find((n) => n.chitchatId.nodeId === "node-7001")?.get("role"), "searcher");
 
   const pending = updates.next();
-  await b.shutdown();
-  await a.shutdown();
+  await b.shutdown({ leave: false });
+  await a.shutdown({ leave: false });
   deepStrictEqual(await pending, { value: undefined, done: true });
   deepStrictEqual(await updates.next(), { value: undefined, done: true });
   const late = a.liveNodesUpdates();
@@ -564,7 +564,7 @@ Deno.test("spawnChitchat() scales the failure detector's prior to gossipInterval
       label: "the two nodes meet",
     });
     await scheduler.advance(1_000);
-    await b.shutdown();
+    await b.shutdown({ leave: false });
     return await advanceUntil(
       scheduler,
       () => a.chitchat.deadNodes().some((id) => id.nodeId === "node-7021"),
@@ -624,7 +624,7 @@ Deno.test("ChitchatHandle.membershipEvents() sees a peer join and die", async ()
     }
   })();
   await advanceUntil(scheduler, () => seen.length === 1, { timeoutMs: 10_000, label: "joined" });
-  await b.shutdown();
+  await b.shutdown({ leave: false });
   await advanceUntil(scheduler, () => seen.length === 2, { timeoutMs: 10_000, label: "dead" });
   await reading;
   deepStrictEqual(seen, ["joined node-7041", "dead node-7041"]);

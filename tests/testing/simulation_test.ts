@@ -11,6 +11,7 @@ import {
   bigState,
   coldStart,
   failureDetection,
+  gracefulLeave,
   partitionHeal,
   startCluster,
 } from "../_simulation/scenarios.ts";
@@ -45,6 +46,14 @@ Deno.test("failure detection: every other node declares a stopped node dead", as
     equal(result.failure, undefined);
     ok(result.allMs !== undefined);
   });
+});
+
+Deno.test("graceful leave: every other node lists the node left, none dead, 3 peers acknowledged", async () => {
+  const result = await gracefulLeave({ seed: 1, n: 20, gossipIntervalMs: 300 });
+  equal(result.failure, undefined);
+  ok(result.allMs !== undefined);
+  equal(result.acknowledged, 3);
+  equal(result.deadSightings, 0);
 });
 
 Deno.test("partition and heal: both halves write, nothing crosses, nothing is lost", async () => {
