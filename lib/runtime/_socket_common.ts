@@ -76,25 +76,49 @@ export function denoListenDatagramAvailable(): boolean {
 
 // Longest stretch a receive loop may run without a turn of the event loop.
 const EVENT_LOOP_TURN_BUDGET_MS = 4;
+// The longest rest after one costly message.
+const MAX_REST_MS = 20;
 
 /**
  * Keeps a receive loop from starving the rest of the process. A receive
  * that finds a datagram already waiting (in our queue, or in the kernel's,
  * which the runtimes poll eagerly) resolves as a microtask: under a flood
  * the gossip loop would decode and answer datagram after datagram while
- * HTTP requests and timers waited, for seconds. Real sockets only: the
- * in-memory transport runs on virtual time.
+ * HTTP requests and timers waited, for seconds. So the loop gets a turn of
+ * the event loop every few milliseconds, and after a message that took
+ * longer than that to handle (a flood's digest of unknown nodes, a large
+ * delta) it rests as long as the handling took: receiving then takes at
+ * most about half of the process, and timers (the gossip rounds) and the
+ * HTTP API keep the other half. Real sockets only: the in-memory transport
+ * runs on virtual time.
  */
 export class EventLoopTurns {
   #lastTurnAt = -Infinity;
+  #handedAt: number | undefined;
+
+  /** Notes that a message was handed to the receive loop: its handling starts. */
+  handed(): void {
+    this.#handedAt = performance.now();
+  }
 
   /**
    * `undefined` when the caller may go on, or a promise that resolves after
-   * a turn of the event loop when it has run `EVENT_LOOP_TURN_BUDGET_MS`
-   * without one.
+   * a turn of the event loop, or after a rest as long as the last message's
+   * handling when that exceeded `EVENT_LOOP_TURN_BUDGET_MS`.
    */
   take(): Promise<void> | undefined {
-    if (performance.now() - this.#lastTurnAt < EVENT_LOOP_TURN_BUDGET_MS) return undefined;
+    const now = performance.now();
+    const handlingMs = this.#handedAt === undefined ? 0 : now - this.#handedAt;
+    this.#handedAt = undefined;
+    if (handlingMs > EVENT_LOOP_TURN_BUDGET_MS) {
+      return new Promise((resolve) =>
+        setTimeout(() => {
+          this.#lastTurnAt = performance.now();
+          resolve();
+        }, Math.min(handlingMs, MAX_REST_MS))
+      );
+    }
+    if (now - this.#lastTurnAt < EVENT_LOOP_TURN_BUDGET_MS) return undefined;
     return new Promise((resolve) =>
       setImmediate(() => {
         this.#lastTurnAt = performance.now();

@@ -280,6 +280,7 @@ class NodeUdpSocket implements Socket {
       if (message === undefined) continue;
       this.#metrics.messagesReceived++;
       this.#metrics.bytesReceived += bytes.length;
+      this.#turns.handed();
       this.#waiters.shift()!.resolve([from, message]);
     }
   }

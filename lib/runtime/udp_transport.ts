@@ -232,6 +232,7 @@ class UdpSocket implements Socket {
       if (message === undefined) continue;
       this.#metrics.messagesReceived++;
       this.#metrics.bytesReceived += bytes.length;
+      this.#turns.handed();
       return [from, message];
     }
   }

@@ -38,6 +38,43 @@ async function timerRunsDuringBusyReceives(transport: Transport): Promise<void> 
   );
 }
 
+/** Handles `DATAGRAMS` waiting datagrams at `handlingMs` each; returns the elapsed time. */
+async function busyReceives(transport: Transport, handlingMs: number): Promise<number> {
+  await using receiver = await transport.open(LOOPBACK);
+  await using sender = await transport.open(LOOPBACK);
+  const syn = { type: "syn", clusterId: "turns", digest: Digest.empty } as const;
+  for (let i = 0; i < DATAGRAMS; i++) await sender.send(receiver.localAddr, syn);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const started = performance.now();
+  for (let i = 0; i < DATAGRAMS; i++) {
+    await receiver.receive();
+    const until = performance.now() + handlingMs;
+    while (performance.now() < until) { /* busy */ }
+  }
+  return performance.now() - started;
+}
+
+for (
+  const [name, transport] of [
+    ["NodeUdpTransport", () => new NodeUdpTransport({ logger: new RecordingLogger() })],
+    ["UdpTransport", () => new UdpTransport({ logger: new RecordingLogger() })],
+  ] as const
+) {
+  Deno.test({
+    name: `${name} rests after each costly message: receiving takes at most half the time`,
+    ignore: name === "UdpTransport" && typeof Deno.listenDatagram !== "function",
+    async fn() {
+      // 10 ms of handling each: the loop rests as long, so the whole takes
+      // about twice the handling (at least, whatever the machine's speed).
+      const elapsed = await busyReceives(transport(), 10);
+      ok(
+        elapsed >= 1.9 * DATAGRAMS * 10,
+        `${elapsed.toFixed(0)} ms for ${DATAGRAMS * 10} ms of work`,
+      );
+    },
+  });
+}
+
 Deno.test("NodeUdpTransport gives the event loop a turn while datagrams wait", async () => {
   await timerRunsDuringBusyReceives(new NodeUdpTransport({ logger: new RecordingLogger() }));
 });
