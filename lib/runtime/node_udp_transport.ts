@@ -18,14 +18,19 @@ import {
 } from "./_socket_common.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
-import { encodeMessage } from "../core/message_codec.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
 import {
   canonicalSocketAddress,
   formatSocketAddress,
   type SocketAddress,
 } from "../core/socket_address.ts";
-import { decodeDatagram, DropLog } from "./_drop_log.ts";
+import { DropLog } from "./_drop_log.ts";
+import {
+  type CodecSocket,
+  type DatagramCodec,
+  plaintextCodec,
+  useCodec,
+} from "./_datagram_codec.ts";
 import type { Socket, SocketMetrics, Transport } from "./transport.ts";
 
 /**
@@ -180,7 +185,7 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
-class NodeUdpSocket implements Socket {
+class NodeUdpSocket implements CodecSocket {
   readonly localAddr: SocketAddress;
   readonly #dgram: DgramSocket;
   readonly #logger: Logger;
@@ -199,6 +204,7 @@ class NodeUdpSocket implements Socket {
   #overflowing = false;
   readonly #waiters: Waiter[] = [];
   #closed = false;
+  #codec: DatagramCodec = plaintextCodec;
   #closing: Promise<void> | undefined;
   #failure: Error | undefined;
   #consecutiveErrors = 0;
@@ -219,6 +225,10 @@ class NodeUdpSocket implements Socket {
 
   get metrics(): SocketMetrics {
     return { ...this.#metrics };
+  }
+
+  [useCodec](codec: DatagramCodec): void {
+    this.#codec = codec;
   }
 
   #onDatagram(data: Uint8Array, rinfo: RemoteInfo): void {
@@ -285,7 +295,7 @@ class NodeUdpSocket implements Socket {
   }
 
   #decode(from: SocketAddress, bytes: Uint8Array): ChitchatMessage | undefined {
-    const decoded = decodeDatagram(bytes);
+    const decoded = this.#codec.decode(bytes, MAX_DATAGRAM_BYTES);
     if (typeof decoded !== "string") return decoded;
     this.#metrics.datagramsDropped++;
     this.#drops.record(from, decoded, bytes.length);
@@ -296,7 +306,7 @@ class NodeUdpSocket implements Socket {
     if (this.#closed) return Promise.reject(closedError(this.localAddr));
     let bytes: Uint8Array;
     try {
-      bytes = encodeMessage(message);
+      bytes = this.#codec.encode(message);
     } catch (error) {
       return Promise.reject(error);
     }
