@@ -59,6 +59,7 @@ import {
   type SocketAddress,
 } from "../core/socket_address.ts";
 import { spawnChitchat } from "../runtime/spawn_chitchat.ts";
+import { validateKey } from "../runtime/_datagram_seal.ts";
 
 /** The version printed by `--version`: the package's. */
 const VERSION: string = denoJson.version;
@@ -97,6 +98,8 @@ Options:
   --http HOST:PORT            serve the HTTP API there (port 0 picks one)
   --http-max-connections N    open HTTP connections at most; more are refused with 503 (default: ${DEFAULT_HTTP_MAX_CONNECTIONS})
   --http-idle-timeout-ms N    close an HTTP connection idle this long, request head included (default: ${DEFAULT_HTTP_IDLE_TIMEOUT_MS})
+  --encrypt-key BASE64        seal gossip with this AES key (16 or 32 bytes, base64); repeatable, the first seals, all open
+  --encrypt-key-file PATH     read more keys from PATH, one base64 key a line (blank and # lines ignored), after --encrypt-key
   --log-level LEVEL           debug, info, warn or error (default: ${DEFAULT_LOG_LEVEL})
   --log-format FORMAT         text (ISO time, level, node id, message) or json (one object a line) (default: text)
   -h, --help                  print this help and exit
@@ -134,6 +137,8 @@ const FLAGS = {
   "http-idle-timeout-ms": { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  "encrypt-key": { type: "string", multiple: true },
+  "encrypt-key-file": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -205,6 +210,11 @@ export interface CliNodeConfig {
   readonly logLevel: LogLevel;
   /** How log lines are written (`--log-format`): `text` or `json`, one object a line. */
   readonly logFormat: "text" | "json";
+  /**
+   * The encryption keys (`--encrypt-key`, then `--encrypt-key-file`), the
+   * first one primary; empty for plaintext gossip.
+   */
+  readonly encryptionKeys: readonly Uint8Array[];
 }
 
 /**
@@ -325,8 +335,49 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
         : positiveInteger("http-idle-timeout-ms", values["http-idle-timeout-ms"], MAX_TIMER_MS),
       logLevel: logLevel as LogLevel,
       logFormat,
+      encryptionKeys: encryptionKeys(values["encrypt-key"] ?? [], values["encrypt-key-file"]),
     },
   };
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+// The messages name where a key came from, never the key itself.
+function decodeKey(text: string, where: string): Uint8Array {
+  if (!BASE64.test(text)) throw new CliUsageError(`invalid ${where}: not base64`);
+  const key = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  try {
+    validateKey(key);
+  } catch (error) {
+    if (error instanceof RangeError) {
+      throw new CliUsageError(`invalid ${where}: ${error.message}`);
+    }
+    throw error;
+  }
+  return key;
+}
+
+function encryptionKeys(given: readonly string[], file: string | undefined): Uint8Array[] {
+  const keys = given.map((text, i) => decodeKey(text, `--encrypt-key #${i + 1}`));
+  if (file === undefined) return keys;
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (error) {
+    throw new CliUsageError(`cannot read --encrypt-key-file ${file}: ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+  const before = keys.length;
+  text.split(/\r?\n/).forEach((line, i) => {
+    const trimmed = line.trim();
+    if (trimmed === "" || trimmed.startsWith("#")) return;
+    keys.push(decodeKey(trimmed, `key on line ${i + 1} of --encrypt-key-file ${file}`));
+  });
+  if (keys.length === before) {
+    throw new CliUsageError(`--encrypt-key-file ${file} holds no key`);
+  }
+  return keys;
 }
 
 interface FlagParseConfig {
@@ -571,6 +622,9 @@ async function runNode(
         gossipIntervalMs: config.gossipIntervalMs,
         listenAddr: config.listenAddr,
         seedNodes: config.seedNodes,
+        encryption: config.encryptionKeys.length === 0
+          ? undefined
+          : { keys: config.encryptionKeys },
       }, { logger });
     } catch (error) {
       const where = formatSocketAddress(config.listenAddr);

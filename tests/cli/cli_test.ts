@@ -91,6 +91,7 @@ Deno.test("parseCliArgs() fills in the defaults", SANITIZED, () => {
   equal(node.httpIdleTimeoutMs, 30_000);
   equal(node.logLevel, "warn");
   equal(node.logFormat, "text");
+  deepStrictEqual(node.encryptionKeys, []);
 });
 
 Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
@@ -128,6 +129,8 @@ Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
     "json",
     "--log-level",
     "debug",
+    "--encrypt-key",
+    btoa("0123456789abcdef"),
   ]);
   deepStrictEqual(node, {
     listenAddr: { hostname: "::1", port: 7000 },
@@ -147,6 +150,7 @@ Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
     httpIdleTimeoutMs: 1234,
     logFormat: "json",
     logLevel: "debug",
+    encryptionKeys: [new TextEncoder().encode("0123456789abcdef")],
   });
 });
 
@@ -550,3 +554,82 @@ Deno.test("advertising 0.0.0.0 gets a warning naming --public-addr", SANITIZED, 
     ),
   );
 });
+
+const KEY_32 = btoa(String.fromCharCode(...new Uint8Array(32).fill(0x11)));
+const KEY_16 = btoa(String.fromCharCode(...new Uint8Array(16).fill(0x22)));
+
+Deno.test(
+  "parseCliArgs() reads --encrypt-key and --encrypt-key-file, the first key primary",
+  SANITIZED,
+  async () => {
+    const file = await Deno.makeTempFile();
+    try {
+      await Deno.writeTextFile(file, `# rotation: new key first\n\n  ${KEY_16}  \n${KEY_32}\n`);
+      const node = runConfig([`--encrypt-key=${KEY_32}`, `--encrypt-key-file=${file}`]);
+      deepStrictEqual(node.encryptionKeys, [
+        new Uint8Array(32).fill(0x11),
+        new Uint8Array(16).fill(0x22),
+        new Uint8Array(32).fill(0x11),
+      ]);
+      const refused = (args: string[], message: RegExp) =>
+        throws(() => parseCliArgs(args), (error: unknown) => {
+          ok(error instanceof CliUsageError);
+          match(error.message, message);
+          ok(!error.message.includes("AAAA") && !error.message.includes("ERER"), error.message);
+          return true;
+        });
+      refused(["--encrypt-key=not base64!"], /^invalid --encrypt-key #1: not base64$/);
+      refused(
+        [`--encrypt-key=${KEY_32}`, `--encrypt-key=${btoa("short")}`],
+        /^invalid --encrypt-key #2: Encryption key must be 16, 24 or 32 bytes, got 5$/,
+      );
+      await Deno.writeTextFile(file, `${KEY_16}\n${KEY_16.slice(1)}\n`);
+      refused(
+        [`--encrypt-key-file=${file}`],
+        /^invalid key on line 2 of --encrypt-key-file .*: not base64$/,
+      );
+      await Deno.writeTextFile(file, "# nothing\n");
+      refused([`--encrypt-key-file=${file}`], /holds no key$/);
+      refused([`--encrypt-key-file=${file}.missing`], /^cannot read --encrypt-key-file /);
+    } finally {
+      await Deno.remove(file);
+    }
+  },
+);
+
+Deno.test(
+  "a CLI node with --encrypt-key refuses a plaintext peer and counts it in /metrics",
+  SANITIZED,
+  async () => {
+    const sealed = new CliRun([
+      "--listen=127.0.0.1:0",
+      "--node-id=sealed",
+      "--http=127.0.0.1:0",
+      `--encrypt-key=${KEY_32}`,
+      ...FAST,
+    ]);
+    let plain: CliRun | undefined;
+    try {
+      const gossip = await sealed.line(
+        /^chitchat: node sealed .* gossiping on (127\.0\.0\.1:\d+) as /,
+      );
+      const http = await sealed.line(/^chitchat: HTTP API on (http:\/\/127\.0\.0\.1:\d+\/)$/);
+      plain = new CliRun(["--listen=127.0.0.1:0", "--node-id=plain", `--seed=${gossip}`, ...FAST]);
+      const refusedCount = async () => {
+        const text = await (await fetch(new URL("metrics", http))).text();
+        const line = text.split("\n").find((l) =>
+          l.startsWith('chitchat_decrypt_failures_total{reason="plaintext_refused"}')
+        );
+        return Number(line?.split(" ")[1] ?? 0);
+      };
+      await waitFor("plaintext refused", async () => (await refusedCount()) > 0 ? true : undefined);
+      const state = await (await fetch(http)).json() as ClusterStateJson;
+      deepStrictEqual(state.nodes.map((node) => node.chitchatId.nodeId), ["sealed"]);
+      ok(!JSON.stringify(state).includes(KEY_32));
+    } finally {
+      equal(await plain?.stop(), 0);
+      equal(await sealed.stop(), 0);
+    }
+    ok(!sealed.stderr.join("\n").includes(KEY_32));
+  },
+);
