@@ -100,6 +100,8 @@ Options:
   --http-idle-timeout-ms N    close an HTTP connection idle this long, request head included (default: ${DEFAULT_HTTP_IDLE_TIMEOUT_MS})
   --encrypt-key BASE64        seal gossip with this AES key (16 or 32 bytes, base64); repeatable, the first seals, all open
   --encrypt-key-file PATH     read more keys from PATH, one base64 key a line (blank and # lines ignored), after --encrypt-key
+  --encrypt-send-plaintext    with keys: still send plaintext (step 1 of a rolling migration)
+  --encrypt-accept-plaintext  with keys: also accept plaintext (steps 1 and 2 of a rolling migration)
   --log-level LEVEL           debug, info, warn or error (default: ${DEFAULT_LOG_LEVEL})
   --log-format FORMAT         text (ISO time, level, node id, message) or json (one object a line) (default: text)
   -h, --help                  print this help and exit
@@ -139,6 +141,8 @@ const FLAGS = {
   "log-format": { type: "string" },
   "encrypt-key": { type: "string", multiple: true },
   "encrypt-key-file": { type: "string" },
+  "encrypt-send-plaintext": { type: "boolean" },
+  "encrypt-accept-plaintext": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -215,6 +219,10 @@ export interface CliNodeConfig {
    * first one primary; empty for plaintext gossip.
    */
   readonly encryptionKeys: readonly Uint8Array[];
+  /** With keys, whether plaintext is still sent (`--encrypt-send-plaintext`). */
+  readonly encryptSendPlaintext: boolean;
+  /** With keys, whether plaintext is also accepted (`--encrypt-accept-plaintext`). */
+  readonly encryptAcceptPlaintext: boolean;
 }
 
 /**
@@ -313,6 +321,13 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
     throw invalid("log-format", logFormat, "expected text or json");
   }
 
+  const keys = encryptionKeys(values["encrypt-key"] ?? [], values["encrypt-key-file"]);
+  for (const flag of ["encrypt-send-plaintext", "encrypt-accept-plaintext"] as const) {
+    if (values[flag] && keys.length === 0) {
+      throw new CliUsageError(`--${flag} needs --encrypt-key or --encrypt-key-file`);
+    }
+  }
+
   return {
     kind: "run",
     node: {
@@ -335,7 +350,9 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
         : positiveInteger("http-idle-timeout-ms", values["http-idle-timeout-ms"], MAX_TIMER_MS),
       logLevel: logLevel as LogLevel,
       logFormat,
-      encryptionKeys: encryptionKeys(values["encrypt-key"] ?? [], values["encrypt-key-file"]),
+      encryptionKeys: keys,
+      encryptSendPlaintext: values["encrypt-send-plaintext"] ?? false,
+      encryptAcceptPlaintext: values["encrypt-accept-plaintext"] ?? false,
     },
   };
 }
@@ -622,9 +639,11 @@ async function runNode(
         gossipIntervalMs: config.gossipIntervalMs,
         listenAddr: config.listenAddr,
         seedNodes: config.seedNodes,
-        encryption: config.encryptionKeys.length === 0
-          ? undefined
-          : { keys: config.encryptionKeys },
+        encryption: config.encryptionKeys.length === 0 ? undefined : {
+          keys: config.encryptionKeys,
+          sendPlaintext: config.encryptSendPlaintext,
+          acceptPlaintext: config.encryptAcceptPlaintext,
+        },
       }, { logger });
     } catch (error) {
       const where = formatSocketAddress(config.listenAddr);

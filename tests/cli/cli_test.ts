@@ -92,6 +92,8 @@ Deno.test("parseCliArgs() fills in the defaults", SANITIZED, () => {
   equal(node.logLevel, "warn");
   equal(node.logFormat, "text");
   deepStrictEqual(node.encryptionKeys, []);
+  equal(node.encryptSendPlaintext, false);
+  equal(node.encryptAcceptPlaintext, false);
 });
 
 Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
@@ -131,6 +133,8 @@ Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
     "debug",
     "--encrypt-key",
     btoa("0123456789abcdef"),
+    "--encrypt-send-plaintext",
+    "--encrypt-accept-plaintext",
   ]);
   deepStrictEqual(node, {
     listenAddr: { hostname: "::1", port: 7000 },
@@ -151,6 +155,8 @@ Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
     logFormat: "json",
     logLevel: "debug",
     encryptionKeys: [new TextEncoder().encode("0123456789abcdef")],
+    encryptSendPlaintext: true,
+    encryptAcceptPlaintext: true,
   });
 });
 
@@ -591,6 +597,7 @@ Deno.test(
       await Deno.writeTextFile(file, "# nothing\n");
       refused([`--encrypt-key-file=${file}`], /holds no key$/);
       refused([`--encrypt-key-file=${file}.missing`], /^cannot read --encrypt-key-file /);
+      refused(["--encrypt-accept-plaintext"], /needs --encrypt-key or --encrypt-key-file$/);
     } finally {
       await Deno.remove(file);
     }

@@ -17,6 +17,7 @@ import { MAX_DATAGRAM_BYTES } from "../../lib/core/wire/wire_sizes.ts";
 import { SEAL_OVERHEAD_BYTES, sealDatagram } from "../../lib/runtime/_datagram_seal.ts";
 import { Keyring, MAX_SEALED_MESSAGE_BYTES } from "../../lib/runtime/_keyring.ts";
 import { spawnChitchat } from "../../lib/runtime/spawn_chitchat.ts";
+import { NodeUdpTransport } from "../../lib/runtime/node_udp_transport.ts";
 import type { Socket, Transport } from "../../lib/runtime/transport.ts";
 import { ChannelTransport } from "../../lib/testing/channel_transport.ts";
 import {
@@ -45,9 +46,19 @@ function syn(clusterId = "test-cluster"): Uint8Array {
   return encodeMessage({ type: "syn", clusterId, digest: Digest.empty });
 }
 
-for (const makeEnv of [() => channelEnv(), () => udpEnv()]) {
-  const env = makeEnv();
-  Deno.test(`encrypted nodes converge, and keep nothing readable off the wire (${env.name})`, async () => {
+const nodeUdpEnv = (): ClusterEnv => {
+  const env = udpEnv();
+  return { ...env, transport: new NodeUdpTransport({ logger: env.logger }) };
+};
+for (
+  const [label, makeEnv] of [
+    ["channel", () => channelEnv()],
+    ["udp", () => udpEnv()],
+    ["node:dgram", nodeUdpEnv],
+  ] as const
+) {
+  Deno.test(`encrypted nodes converge (${label})`, async () => {
+    const env = makeEnv();
     await using cluster = new TestCluster(env, { encryption: { keys: [KEY_A] } });
     const nodes = await cluster.spawnMany(3);
     nodes.forEach((node, i) => node.selfNodeState().set("secret", `value-of-node-${i}`));
