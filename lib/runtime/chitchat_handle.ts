@@ -401,6 +401,27 @@ export class ChitchatHandle implements AsyncDisposable {
    * @param key A raw AES key of 16 or 32 bytes (24 where `node:crypto` has AES-192-GCM); copied.
    * @throws {RangeError} if the key's length is wrong (the message names the length only).
    * @throws {TypeError} if the transport cannot seal (a custom `Transport`).
+   *
+   * @example A key rotation: add, use, remove
+   * ```ts
+   * import { spawnChitchat } from "@chitchat/chitchat";
+   * import { ChannelTransport } from "@chitchat/chitchat/testing";
+   * import assert from "node:assert";
+   *
+   * const [oldKey, newKey] = [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)];
+   * await using node = await spawnChitchat({
+   *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 7001 } },
+   *   clusterId: "demo",
+   *   encryption: { keys: [oldKey] },
+   * }, { transport: new ChannelTransport() });
+   * node.addKey(newKey); // on every node first
+   * node.useKey(newKey); // then on every node
+   * node.removeKey(oldKey); // then on every node
+   * assert.deepStrictEqual(node.encryptionStatus(), {
+   *   keys: 1, sendPlaintext: false, acceptPlaintext: false, replayWindowMs: 60_000,
+   * });
+   * assert.throws(() => node.removeKey(newKey), RangeError); // never the primary key
+   * ```
    */
   addKey(key: Uint8Array): void {
     validateKey(key);
