@@ -213,6 +213,7 @@ export class Keyring implements DatagramCodec {
     if (bytes.length > maxBytes) return `Datagram of more than ${maxBytes} bytes`;
     if (bytes[0] !== SEAL_VERSION) {
       if (this.#acceptPlaintext || this.#keys.length === 0) return decodeDatagram(bytes, maxBytes);
+      if (bytes.length < 2) return this.#refuse("truncated");
       const plaintext = bytes[0] === MAGIC_FIRST_BYTE && bytes[1] === MAGIC_SECOND_BYTE;
       return this.#refuse(plaintext ? "plaintextRefused" : "version");
     }
