@@ -99,7 +99,7 @@ Options:
   --http-max-connections N    open HTTP connections at most; more are refused with 503 (default: ${DEFAULT_HTTP_MAX_CONNECTIONS})
   --http-idle-timeout-ms N    close an HTTP connection idle this long, request head included (default: ${DEFAULT_HTTP_IDLE_TIMEOUT_MS})
   --encrypt-key BASE64        seal gossip with this AES key (16 or 32 bytes, base64); repeatable, the first seals, all open
-  --encrypt-key-file PATH     read more keys from PATH, one base64 key a line (blank and # lines ignored), after --encrypt-key
+  --encrypt-key-file PATH     read more keys from PATH, one base64 key a line (blank and # lines ignored), after --encrypt-key; re-read on SIGHUP
   --encrypt-send-plaintext    with keys: still send plaintext (step 1 of a rolling migration)
   --encrypt-accept-plaintext  with keys: also accept plaintext (steps 1 and 2 of a rolling migration)
   --log-level LEVEL           debug, info, warn or error (default: ${DEFAULT_LOG_LEVEL})
@@ -219,6 +219,12 @@ export interface CliNodeConfig {
    * first one primary; empty for plaintext gossip.
    */
   readonly encryptionKeys: readonly Uint8Array[];
+  /**
+   * `--encrypt-key-file` and how many keys it held (the last ones of
+   * `encryptionKeys`). SIGHUP reads it again: the keys become the
+   * `--encrypt-key` ones followed by the file's.
+   */
+  readonly encryptionKeyFile: { readonly path: string; readonly keys: number } | undefined;
   /** With keys, whether plaintext is still sent (`--encrypt-send-plaintext`). */
   readonly encryptSendPlaintext: boolean;
   /** With keys, whether plaintext is also accepted (`--encrypt-accept-plaintext`). */
@@ -351,6 +357,10 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
       logLevel: logLevel as LogLevel,
       logFormat,
       encryptionKeys: keys,
+      encryptionKeyFile: values["encrypt-key-file"] === undefined ? undefined : {
+        path: values["encrypt-key-file"],
+        keys: keys.length - (values["encrypt-key"] ?? []).length,
+      },
       encryptSendPlaintext: values["encrypt-send-plaintext"] ?? false,
       encryptAcceptPlaintext: values["encrypt-accept-plaintext"] ?? false,
     },
@@ -377,6 +387,11 @@ function decodeKey(text: string, where: string): Uint8Array {
 function encryptionKeys(given: readonly string[], file: string | undefined): Uint8Array[] {
   const keys = given.map((text, i) => decodeKey(text, `--encrypt-key #${i + 1}`));
   if (file === undefined) return keys;
+  return [...keys, ...readKeyFile(file)];
+}
+
+function readKeyFile(file: string): Uint8Array[] {
+  const keys: Uint8Array[] = [];
   let text: string;
   try {
     text = Deno.readTextFileSync(file);
@@ -385,13 +400,12 @@ function encryptionKeys(given: readonly string[], file: string | undefined): Uin
       cause: error,
     });
   }
-  const before = keys.length;
   text.split(/\r?\n/).forEach((line, i) => {
     const trimmed = line.trim();
     if (trimmed === "" || trimmed.startsWith("#")) return;
     keys.push(decodeKey(trimmed, `key on line ${i + 1} of --encrypt-key-file ${file}`));
   });
-  if (keys.length === before) {
+  if (keys.length === 0) {
     throw new CliUsageError(`--encrypt-key-file ${file} holds no key`);
   }
   return keys;
@@ -742,6 +756,9 @@ async function runNode(
       }
     })();
 
+    const disposeReload = signal === undefined && config.encryptionKeyFile !== undefined
+      ? reloadKeysOnHangup(handle, config, config.encryptionKeyFile, stdout, stderr)
+      : () => {};
     const outcome = await Promise.race([
       stopped.then((reason) => ({ kind: "stop" as const, reason })),
       handle.terminated.then(
@@ -750,6 +767,7 @@ async function runNode(
       ),
     ]);
     subscription.unsubscribe();
+    disposeReload();
     if (outcome.kind === "stop") {
       stdout(`chitchat: ${outcome.reason}, leaving the cluster`);
       // Bounded by the leave's deadline (2 gossip intervals), then the node is stopped.
@@ -771,6 +789,47 @@ async function runNode(
   } finally {
     disposeStopListeners();
   }
+}
+
+/**
+ * Rotates keys without a restart: on SIGHUP the key file is read again and
+ * the keys become the `--encrypt-key` ones followed by the file's; the first
+ * seals. A file that cannot be read or holds a bad key changes nothing.
+ */
+function reloadKeysOnHangup(
+  handle: ChitchatHandle,
+  config: CliNodeConfig,
+  file: { readonly path: string; readonly keys: number },
+  stdout: (line: string) => void,
+  stderr: (line: string) => void,
+): () => void {
+  // Windows has no SIGHUP.
+  if (Deno.build.os === "windows") return () => {};
+  const fromFlags = config.encryptionKeys.slice(0, config.encryptionKeys.length - file.keys);
+  let current: readonly Uint8Array[] = config.encryptionKeys;
+  const reload = (): void => {
+    let keys: Uint8Array[];
+    try {
+      keys = [...fromFlags, ...readKeyFile(file.path)];
+    } catch (error) {
+      stderr(`chitchat: SIGHUP: kept the keys in use: ${describeError(error)}`);
+      return;
+    }
+    for (const key of keys) handle.addKey(key);
+    handle.useKey(keys[0]);
+    const same = (a: Uint8Array, b: Uint8Array) =>
+      a.length === b.length && a.every((byte, i) => byte === b[i]);
+    const removed: Uint8Array[] = [];
+    for (const old of current) {
+      const kept = [...keys, ...removed].some((key) => same(key, old));
+      if (!kept) handle.removeKey(old);
+      removed.push(old);
+    }
+    current = keys;
+    stdout(`chitchat: SIGHUP: ${handle.encryptionStatus().keys} encryption keys in use`);
+  };
+  Deno.addSignalListener("SIGHUP", reload);
+  return () => Deno.removeSignalListener("SIGHUP", reload);
 }
 
 /** A promise of why the node must stop: the caller's signal, or SIGINT/SIGTERM. */

@@ -92,6 +92,7 @@ Deno.test("parseCliArgs() fills in the defaults", SANITIZED, () => {
   equal(node.logLevel, "warn");
   equal(node.logFormat, "text");
   deepStrictEqual(node.encryptionKeys, []);
+  equal(node.encryptionKeyFile, undefined);
   equal(node.encryptSendPlaintext, false);
   equal(node.encryptAcceptPlaintext, false);
 });
@@ -155,6 +156,7 @@ Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
     logFormat: "json",
     logLevel: "debug",
     encryptionKeys: [new TextEncoder().encode("0123456789abcdef")],
+    encryptionKeyFile: undefined,
     encryptSendPlaintext: true,
     encryptAcceptPlaintext: true,
   });
@@ -640,3 +642,95 @@ Deno.test(
     ok(!sealed.stderr.join("\n").includes(KEY_32));
   },
 );
+
+Deno.test("SIGHUP rotates a CLI node's keys from --encrypt-key-file without a restart", {
+  ...SANITIZED,
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  const file = await Deno.makeTempFile();
+  const oldKey = new Uint8Array(32).fill(0x31);
+  const newKey = new Uint8Array(32).fill(0x32);
+  const base64 = (key: Uint8Array) => btoa(String.fromCharCode(...key));
+  await Deno.writeTextFile(file, `${base64(oldKey)}\n`);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "lib/cli/cli.ts",
+      "--listen=127.0.0.1:0",
+      "--node-id=rotating",
+      `--encrypt-key-file=${file}`,
+      ...FAST,
+    ],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  let peer: CliRun | undefined;
+  try {
+    const errorReader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let errors = "";
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let stdout = "";
+    const untilOut = async (pattern: RegExp) => {
+      while (!pattern.test(stdout)) {
+        const { done, value } = await reader.read();
+        if (done) throw new Error(`stdout ended before ${pattern}: ${stdout}`);
+        stdout += value;
+      }
+      return pattern.exec(stdout)!;
+    };
+    const gossip = (await untilOut(/gossiping on (127\.0\.0\.1:\d+) as /))[1];
+    // A peer that holds only the new key cannot meet the node yet.
+    peer = new CliRun([
+      "--listen=127.0.0.1:0",
+      "--node-id=peer",
+      `--seed=${gossip}`,
+      `--encrypt-key=${base64(newKey)}`,
+      ...FAST,
+    ]);
+    await peer.line(/^chitchat: node peer /);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    ok(!stdout.includes("peer/"), "met the peer before the rotation");
+    // Step 1 and 2 at once for this node: the new key first, the old one kept.
+    await Deno.writeTextFile(file, `# rotated\n${base64(newKey)}\n${base64(oldKey)}\n`);
+    child.kill("SIGHUP");
+    await untilOut(/chitchat: SIGHUP: 2 encryption keys in use\n/);
+    await untilOut(/live nodes \(2\): .*peer\//);
+    // Step 3: the old key removed.
+    await Deno.writeTextFile(file, `${base64(newKey)}\n`);
+    child.kill("SIGHUP");
+    await untilOut(/chitchat: SIGHUP: 1 encryption keys in use\n/);
+    // A bad file changes nothing.
+    await Deno.writeTextFile(file, "not base64!\n");
+    child.kill("SIGHUP");
+    while (!errors.includes("SIGHUP: kept the keys in use")) {
+      const { done, value } = await errorReader.read();
+      if (done) break;
+      errors += value;
+    }
+    child.kill("SIGTERM");
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      stdout += value;
+    }
+    for (;;) {
+      const { done, value } = await errorReader.read();
+      if (done) break;
+      errors += value;
+    }
+    equal((await child.status).code, 0);
+    match(
+      errors,
+      /SIGHUP: kept the keys in use: invalid key on line 1 of --encrypt-key-file .*: not base64/,
+    );
+    ok(!errors.includes(base64(newKey)) && !stdout.includes(base64(newKey)));
+  } finally {
+    clearTimeout(killer);
+    await peer?.stop();
+    await Deno.remove(file);
+  }
+});
