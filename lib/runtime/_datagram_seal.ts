@@ -1,9 +1,10 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // Internal: AES-GCM sealing of whole datagrams, the layer between the codec
-// and a Transport. Synchronous node:crypto, not WebCrypto: the receive
-// loop and the virtual-time tests stay free of thread-pool round trips, and
-// bench/crypto_bench.ts measured the whole SYN-ACK round cheaper this way on
-// Deno although its single call is slower (see the README's Encryption).
+// and a Transport. Synchronous node:crypto, not WebCrypto: the codec, the
+// receive loops and the in-memory network stay synchronous, so virtual-time
+// clusters remain deterministic (WebCrypto's promises settle on real time).
+// WebCrypto is faster per call on Deno; bench/crypto_bench.ts measures both,
+// and the README's Encryption section gives the figures.
 // Layout, memberlist's plus a send time for the replay window:
 //   version (1) | send time, ms since epoch, u64 LE (8) | nonce (12) |
 //   ciphertext | tag (16)
