@@ -29,6 +29,7 @@ import {
   TestCluster,
   udpEnv,
 } from "../_test_cluster.ts";
+import { withTimeout } from "../_deadline.ts";
 
 const KEY_A = new Uint8Array(32).fill(0xa1);
 const KEY_B = new Uint8Array(16).fill(0xb2);
