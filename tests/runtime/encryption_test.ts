@@ -162,7 +162,7 @@ Deno.test("a captured UDP datagram replayed from another port is dropped, and it
     const captured = sealDatagram(KEY_A, syn(), Date.now());
     const to = { transport: "udp" as const, hostname: "127.0.0.1", port: node.localAddr.port };
     await capture.send(captured, to);
-    const [reply] = await capture.receive();
+    const [reply] = await withTimeout(capture.receive(), TIMEOUT_MS, "the SYN-ACK");
     // The node answered the first copy with a sealed SYN-ACK holding its values.
     equal(reply[0], 1);
     assert(!Buffer.from(reply).includes("do-not-leak-this-value"));
