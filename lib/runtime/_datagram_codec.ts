@@ -3,6 +3,9 @@
 // built-in socket (Deno UDP, node:dgram, ChannelTransport) calls one codec
 // for both directions, so sealing is written once: the plaintext codec is
 // chitchat 0.10's bytes, a keyring installed by the handle seals and opens.
+// Each direction comes twice, with the same results: synchronous for the
+// in-memory network (virtual time stays deterministic), possibly
+// asynchronous for the UDP sockets (WebCrypto works off the main thread).
 
 import type { ChitchatMessage } from "../core/message.ts";
 import { encodeMessage } from "../core/message_codec.ts";
@@ -15,12 +18,21 @@ export interface DatagramCodec {
   encode(message: ChitchatMessage): Uint8Array;
   /** The message in `bytes`, or why it is dropped; never throws on peer data. */
   decode(bytes: Uint8Array, maxBytes: number): ChitchatMessage | string;
+  /** What `encode` returns, possibly later. */
+  encodeAsync(message: ChitchatMessage): Uint8Array | Promise<Uint8Array>;
+  /** What `decode` returns, possibly later; never rejects on peer data. */
+  decodeAsync(
+    bytes: Uint8Array,
+    maxBytes: number,
+  ): ChitchatMessage | string | Promise<ChitchatMessage | string>;
 }
 
 /** Chitchat 0.10's datagrams, unchanged. */
 export const plaintextCodec: DatagramCodec = Object.freeze({
   encode: encodeMessage,
   decode: decodeDatagram,
+  encodeAsync: encodeMessage,
+  decodeAsync: decodeDatagram,
 });
 
 /** The slot through which built-in sockets take a codec (module-private, not a public API). */

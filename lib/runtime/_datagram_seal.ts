@@ -1,10 +1,11 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // Internal: AES-GCM sealing of whole datagrams, the layer between the codec
-// and a Transport. Synchronous node:crypto, not WebCrypto: the codec, the
-// receive loops and the in-memory network stay synchronous, so virtual-time
-// clusters remain deterministic (WebCrypto's promises settle on real time).
-// WebCrypto is faster per call on Deno; bench/crypto_bench.ts measures both,
-// and the README's Encryption section gives the figures.
+// and a Transport, on two primitives that produce the same bytes: WebCrypto
+// (async, off the main thread, about twice as fast on Deno) for the UDP
+// sockets, and synchronous node:crypto for the in-memory network, whose
+// virtual-time clusters must not wait on real-time promises.
+// bench/crypto_bench.ts measures both; the README's Encryption section has
+// the figures.
 // Layout, memberlist's plus a send time for the replay window:
 //   version (1) | send time, ms since epoch, u64 LE (8) | nonce (12) |
 //   ciphertext | tag (16)
@@ -149,6 +150,86 @@ export function openDatagram(
     const sendTimeMs = Number(
       new DataView(datagram.buffer, datagram.byteOffset + 1, 8).getBigUint64(0, true),
     );
+    const refused = guard.admit(sendTimeMs, nonce, nowMs);
+    if (refused !== undefined) return { ok: false, reason: refused };
+    return { ok: true, plaintext };
+  }
+  return { ok: false, reason: "authentication" };
+}
+
+/** Imports a raw key (16 or 32 bytes, checked) for {@linkcode sealDatagramAsync}, not extractable. */
+export function importSealKey(key: Uint8Array): Promise<CryptoKey> {
+  validateKey(key);
+  return crypto.subtle.importKey("raw", new Uint8Array(key), "AES-GCM", false, [
+    "encrypt",
+    "decrypt",
+  ]);
+}
+
+function header(sendTimeMs: number, nonce: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(HEADER_BYTES + NONCE_BYTES);
+  out[0] = SEAL_VERSION;
+  new DataView(out.buffer).setBigUint64(1, BigInt(Math.max(0, Math.floor(sendTimeMs))), true);
+  out.set(nonce, HEADER_BYTES);
+  return out;
+}
+
+/**
+ * {@linkcode sealDatagram} on WebCrypto: the same bytes for the same key,
+ * nonce and time, computed off the main thread.
+ */
+export async function sealDatagramAsync(
+  key: CryptoKey | Promise<CryptoKey>,
+  plaintext: Uint8Array,
+  sendTimeMs: number,
+  nonce: Uint8Array = crypto.getRandomValues(new Uint8Array(NONCE_BYTES)),
+): Promise<Uint8Array> {
+  const head = header(sendTimeMs, nonce);
+  const body = await crypto.subtle.encrypt(
+    {
+      name: "AES-GCM",
+      iv: head.subarray(HEADER_BYTES),
+      additionalData: head.subarray(0, HEADER_BYTES),
+      tagLength: 128,
+    },
+    await key,
+    plaintext as Uint8Array<ArrayBuffer>,
+  );
+  const out = new Uint8Array(head.length + body.byteLength);
+  out.set(head, 0);
+  out.set(new Uint8Array(body), head.length);
+  return out;
+}
+
+/** {@linkcode openDatagram} on WebCrypto, with the same checks and results. */
+export async function openDatagramAsync(
+  keys: readonly Promise<CryptoKey>[],
+  datagram: Uint8Array,
+  nowMs: number,
+  guard: ReplayGuard,
+): Promise<OpenResult> {
+  if (datagram.length < SEAL_OVERHEAD_BYTES) return { ok: false, reason: "truncated" };
+  if (datagram[0] !== SEAL_VERSION) return { ok: false, reason: "version" };
+  // The header and nonce are copied (small, and the nonce is kept by the
+  // guard); the body is read in place: WebCrypto copies its input itself.
+  const head = datagram.slice(0, HEADER_BYTES);
+  const nonce = datagram.slice(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
+  const body = datagram.subarray(HEADER_BYTES + NONCE_BYTES) as Uint8Array<ArrayBuffer>;
+  for (const key of keys) {
+    let plaintext: Uint8Array;
+    try {
+      plaintext = new Uint8Array(
+        await crypto.subtle.decrypt(
+          { name: "AES-GCM", iv: nonce, additionalData: head, tagLength: 128 },
+          await key,
+          body,
+        ),
+      );
+    } catch {
+      // Another key, or a forgery: the tag did not verify.
+      continue;
+    }
+    const sendTimeMs = Number(new DataView(head.buffer).getBigUint64(1, true));
     const refused = guard.admit(sendTimeMs, nonce, nowMs);
     if (refused !== undefined) return { ok: false, reason: refused };
     return { ok: true, plaintext };

@@ -13,11 +13,15 @@ import { type DatagramCodec, installCodec } from "./_datagram_codec.ts";
 import { type Chitchat, chitchatInternals } from "../core/chitchat.ts";
 import type { Socket } from "./transport.ts";
 import {
+  importSealKey,
   openDatagram,
+  openDatagramAsync,
+  type OpenResult,
   ReplayGuard,
   SEAL_OVERHEAD_BYTES,
   SEAL_VERSION,
   sealDatagram,
+  sealDatagramAsync,
   validateKey,
 } from "./_datagram_seal.ts";
 
@@ -84,6 +88,8 @@ function sameKey(a: Uint8Array, b: Uint8Array): boolean {
  */
 export class Keyring implements DatagramCodec {
   #keys: Uint8Array[] = [];
+  // The same keys, imported for WebCrypto, in the same order.
+  #webKeys: Promise<CryptoKey>[] = [];
   #sendPlaintext: boolean;
   #acceptPlaintext: boolean;
   readonly #replayWindowMs: number;
@@ -175,6 +181,8 @@ export class Keyring implements DatagramCodec {
     if (index === -1) throw new RangeError("Cannot use the key: it is not in the keyring");
     const [primary] = this.#keys.splice(index, 1);
     this.#keys.unshift(primary);
+    const [webPrimary] = this.#webKeys.splice(index, 1);
+    this.#webKeys.unshift(webPrimary);
   }
 
   /** Removes a key that no longer opens datagrams; never the primary one. */
@@ -188,6 +196,7 @@ export class Keyring implements DatagramCodec {
       );
     }
     this.#keys.splice(index, 1);
+    this.#webKeys.splice(index, 1);
   }
 
   /** Changes the plaintext switches; turning one off needs a key. */
@@ -209,15 +218,42 @@ export class Keyring implements DatagramCodec {
     return sealDatagram(this.#keys[0], bytes, this.#now());
   }
 
+  encodeAsync(message: ChitchatMessage): Uint8Array | Promise<Uint8Array> {
+    const bytes = encodeMessage(message);
+    if (this.#sendPlaintext || this.#keys.length === 0) return bytes;
+    return sealDatagramAsync(this.#webKeys[0], bytes, this.#now());
+  }
+
   decode(bytes: Uint8Array, maxBytes: number): ChitchatMessage | string {
+    const unsealed = this.#unsealed(bytes, maxBytes);
+    if (unsealed !== undefined) return unsealed;
+    return this.#opened(openDatagram(this.#keys, bytes, this.#now(), this.#guard), maxBytes);
+  }
+
+  decodeAsync(
+    bytes: Uint8Array,
+    maxBytes: number,
+  ): ChitchatMessage | string | Promise<ChitchatMessage | string> {
+    const unsealed = this.#unsealed(bytes, maxBytes);
+    if (unsealed !== undefined) return unsealed;
+    return openDatagramAsync(this.#webKeys, bytes, this.#now(), this.#guard).then(
+      (opened) => this.#opened(opened, maxBytes),
+      // WebCrypto failing for another reason than a bad tag: still never decoded.
+      () => this.#refuse("authentication"),
+    );
+  }
+
+  /** The outcome of a datagram that is not for the seal's keys, or `undefined` to open it. */
+  #unsealed(bytes: Uint8Array, maxBytes: number): ChitchatMessage | string | undefined {
     if (bytes.length > maxBytes) return `Datagram of more than ${maxBytes} bytes`;
-    if (bytes[0] !== SEAL_VERSION) {
-      if (this.#acceptPlaintext || this.#keys.length === 0) return decodeDatagram(bytes, maxBytes);
-      if (bytes.length < 2) return this.#refuse("truncated");
-      const plaintext = bytes[0] === MAGIC_FIRST_BYTE && bytes[1] === MAGIC_SECOND_BYTE;
-      return this.#refuse(plaintext ? "plaintextRefused" : "version");
-    }
-    const opened = openDatagram(this.#keys, bytes, this.#now(), this.#guard);
+    if (bytes[0] === SEAL_VERSION && this.#keys.length > 0) return undefined;
+    if (this.#acceptPlaintext || this.#keys.length === 0) return decodeDatagram(bytes, maxBytes);
+    if (bytes.length < 2) return this.#refuse("truncated");
+    const plaintext = bytes[0] === MAGIC_FIRST_BYTE && bytes[1] === MAGIC_SECOND_BYTE;
+    return this.#refuse(plaintext ? "plaintextRefused" : "version");
+  }
+
+  #opened(opened: OpenResult, maxBytes: number): ChitchatMessage | string {
     if (!opened.ok) return this.#refuse(opened.reason);
     return decodeDatagram(opened.plaintext, maxBytes);
   }
@@ -234,6 +270,10 @@ export class Keyring implements DatagramCodec {
   #add(key: Uint8Array): void {
     // A private copy: the caller may reuse or wipe its buffer.
     this.#keys.push(new Uint8Array(key));
+    const imported = importSealKey(key);
+    // Rejections surface where the key is used; never unhandled here.
+    imported.catch(() => {});
+    this.#webKeys.push(imported);
   }
 }
 

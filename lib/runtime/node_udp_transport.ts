@@ -204,6 +204,8 @@ class NodeUdpSocket implements CodecSocket {
   #overflowing = false;
   readonly #waiters: Waiter[] = [];
   #closed = false;
+  // A datagram is being opened asynchronously (see #deliver).
+  #opening = false;
   #codec: DatagramCodec = plaintextCodec;
   #closing: Promise<void> | undefined;
   #failure: Error | undefined;
@@ -282,34 +284,56 @@ class NodeUdpSocket implements CodecSocket {
   }
 
   // Hands queued datagrams to waiting receivers, dropping undecodable ones.
+  // One datagram is opened at a time, so they are delivered in arrival order.
   #deliver(): void {
-    while (this.#waiters.length > 0 && this.#queue.length > 0) {
+    while (!this.#opening && this.#waiters.length > 0 && this.#queue.length > 0) {
       const { from, bytes } = this.#queue.shift()!;
       this.#queuedBytes -= bytes.length + QUEUE_ENTRY_OVERHEAD_BYTES;
-      const message = this.#decode(from, bytes);
-      if (message === undefined) continue;
-      this.#metrics.messagesReceived++;
-      this.#metrics.bytesReceived += bytes.length;
-      this.#waiters.shift()!.resolve([from, message]);
+      const decoded = this.#codec.decodeAsync(bytes, MAX_DATAGRAM_BYTES);
+      if (!(decoded instanceof Promise)) {
+        this.#hand(from, bytes, decoded);
+        continue;
+      }
+      this.#opening = true;
+      decoded.then((result) => {
+        this.#opening = false;
+        if (this.#closed) return;
+        this.#hand(from, bytes, result);
+        this.#deliver();
+      });
     }
   }
 
-  #decode(from: SocketAddress, bytes: Uint8Array): ChitchatMessage | undefined {
-    const decoded = this.#codec.decode(bytes, MAX_DATAGRAM_BYTES);
-    if (typeof decoded !== "string") return decoded;
-    this.#metrics.datagramsDropped++;
-    this.#drops.record(from, decoded, bytes.length);
-    return undefined;
+  #hand(from: SocketAddress, bytes: Uint8Array, decoded: ChitchatMessage | string): void {
+    if (typeof decoded === "string") {
+      this.#metrics.datagramsDropped++;
+      this.#drops.record(from, decoded, bytes.length);
+      return;
+    }
+    // The waiter may be gone: the socket failed while the datagram was opened.
+    const waiter = this.#waiters.shift();
+    if (waiter === undefined) return;
+    this.#metrics.messagesReceived++;
+    this.#metrics.bytesReceived += bytes.length;
+    waiter.resolve([from, decoded]);
   }
 
   send(to: SocketAddress, message: ChitchatMessage): Promise<void> {
     if (this.#closed) return Promise.reject(closedError(this.localAddr));
-    let bytes: Uint8Array;
+    let encoded: Uint8Array | Promise<Uint8Array>;
     try {
-      bytes = this.#codec.encode(message);
+      encoded = this.#codec.encodeAsync(message);
     } catch (error) {
       return Promise.reject(error);
     }
+    if (encoded instanceof Uint8Array) return this.#sendBytes(to, encoded);
+    return encoded.then((bytes) => {
+      if (this.#closed) throw closedError(this.localAddr);
+      return this.#sendBytes(to, bytes);
+    });
+  }
+
+  #sendBytes(to: SocketAddress, bytes: Uint8Array): Promise<void> {
     if (bytes.length > MAX_DATAGRAM_BYTES) {
       return Promise.reject(
         new RangeError(

@@ -183,7 +183,9 @@ class UdpSocket implements CodecSocket {
 
   async send(to: SocketAddress, message: ChitchatMessage): Promise<void> {
     if (this.#closed) throw closedError(this.localAddr);
-    const bytes = this.#codec.encode(message);
+    const encoded = this.#codec.encodeAsync(message);
+    const bytes = encoded instanceof Uint8Array ? encoded : await encoded;
+    if (this.#closed) throw closedError(this.localAddr);
     if (bytes.length > MAX_DATAGRAM_BYTES) {
       throw new RangeError(
         `Cannot send message: ${bytes.length} bytes exceed the ${MAX_DATAGRAM_BYTES}-byte datagram limit`,
@@ -238,7 +240,12 @@ class UdpSocket implements CodecSocket {
       this.#spareBuffer = buffer;
       const net = addr as Deno.NetAddr;
       const from = canonicalSocketAddress({ hostname: net.hostname, port: net.port });
-      const message = this.#decode(from, bytes);
+      const decoded = this.#codec.decodeAsync(bytes, MAX_DATAGRAM_BYTES);
+      const message = this.#dropUndecoded(
+        from,
+        bytes,
+        decoded instanceof Promise ? await decoded : decoded,
+      );
       if (message === undefined) continue;
       this.#metrics.messagesReceived++;
       this.#metrics.bytesReceived += bytes.length;
@@ -246,8 +253,11 @@ class UdpSocket implements CodecSocket {
     }
   }
 
-  #decode(from: SocketAddress, bytes: Uint8Array): ChitchatMessage | undefined {
-    const decoded = this.#codec.decode(bytes, MAX_DATAGRAM_BYTES);
+  #dropUndecoded(
+    from: SocketAddress,
+    bytes: Uint8Array,
+    decoded: ChitchatMessage | string,
+  ): ChitchatMessage | undefined {
     if (typeof decoded !== "string") return decoded;
     this.#metrics.datagramsDropped++;
     this.#drops.record(from, decoded, bytes.length);

@@ -5,10 +5,13 @@
 import { deepStrictEqual, equal, throws } from "node:assert/strict";
 import { getCiphers } from "node:crypto";
 import {
+  importSealKey,
   openDatagram,
+  openDatagramAsync,
   ReplayGuard,
   SEAL_OVERHEAD_BYTES,
   sealDatagram,
+  sealDatagramAsync,
   validateKey,
 } from "../../lib/runtime/_datagram_seal.ts";
 
@@ -119,4 +122,39 @@ Deno.test("24-byte keys seal where node:crypto has AES-192-GCM and are refused c
   } else {
     throws(() => validateKey(key24), /needs AES-192-GCM/);
   }
+});
+
+Deno.test("WebCrypto and node:crypto seals are the same bytes and open each other", async () => {
+  const raw = key(6);
+  const web = await importSealKey(raw);
+  const nonce = new Uint8Array(12).fill(5);
+  const sync = sealDatagram(raw, message, 7_000, nonce);
+  deepStrictEqual(await sealDatagramAsync(web, message, 7_000, nonce), sync);
+  deepStrictEqual(await openDatagramAsync([Promise.resolve(web)], sync, 7_000, new ReplayGuard()), {
+    ok: true,
+    plaintext: message,
+  });
+  const sealed = await sealDatagramAsync(web, message, 7_000);
+  deepStrictEqual(openDatagram([raw], sealed, 7_000, new ReplayGuard()), {
+    ok: true,
+    plaintext: message,
+  });
+  // The same refusals, for the same reasons.
+  const guard = new ReplayGuard();
+  const other = importSealKey(key(7));
+  const cases: [Uint8Array, number, string][] = [
+    [sealed.subarray(0, 36), 7_000, "truncated"],
+    [Uint8Array.of(2, ...sealed.subarray(1)), 7_000, "version"],
+    [sealed, 7_000, "ok"],
+    [sealed, 7_000, "replayed"],
+    [sealDatagram(raw, message, 0), 70_000, "expired"],
+  ];
+  for (const [bytes, now, expected] of cases) {
+    const result = await openDatagramAsync([other, Promise.resolve(web)], bytes, now, guard);
+    equal(result.ok ? "ok" : result.reason, expected);
+  }
+  equal(
+    (await openDatagramAsync([other], sealed, 7_000, new ReplayGuard())).ok,
+    false,
+  );
 });

@@ -96,3 +96,30 @@ Deno.test("Keyring refuses malformed settings, naming the field and never the ke
     /acceptPlaintext: expected a boolean/,
   );
 });
+
+Deno.test("Keyring's asynchronous paths (WebCrypto, for UDP) match the synchronous ones", async () => {
+  const sender = new Keyring({ keys: [KEY] }, () => 5_000);
+  const receiver = new Keyring({ keys: [OTHER, KEY] }, () => 5_000);
+  const sealed = await sender.encodeAsync(syn);
+  equal(sealed.length, sender.encode(syn).length);
+  const opened = await receiver.decodeAsync(sealed, 65_507);
+  assert(typeof opened !== "string" && opened.type === "syn", String(opened));
+  equal(typeof await receiver.decodeAsync(sealed, 65_507), "string");
+  equal(typeof receiver.decodeAsync(encodeMessage(syn), 65_507), "string");
+  const stranger = new Keyring({ keys: [OTHER] }, () => 5_000);
+  equal(typeof await stranger.decodeAsync(sealed, 65_507), "string");
+  deepStrictEqual(receiver.failures(), {
+    truncated: 0,
+    version: 0,
+    authentication: 0,
+    expired: 0,
+    replayed: 1,
+    plaintextRefused: 1,
+  });
+  equal(stranger.failures().authentication, 1);
+  // Rotated keys are tried in the new order, on both paths.
+  receiver.useKey(KEY);
+  receiver.removeKey(OTHER);
+  const again = await sender.encodeAsync(syn);
+  assert(typeof await receiver.decodeAsync(again, 65_507) !== "string");
+});
