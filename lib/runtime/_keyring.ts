@@ -88,8 +88,9 @@ function sameKey(a: Uint8Array, b: Uint8Array): boolean {
  */
 export class Keyring implements DatagramCodec {
   #keys: Uint8Array[] = [];
-  // The same keys, imported for WebCrypto, in the same order.
-  #webKeys: Promise<CryptoKey>[] = [];
+  // The same keys, imported for WebCrypto in the same order, on first use
+  // (the in-memory network never needs them).
+  #webKeys: (Promise<CryptoKey> | undefined)[] = [];
   #sendPlaintext: boolean;
   #acceptPlaintext: boolean;
   readonly #replayWindowMs: number;
@@ -221,7 +222,7 @@ export class Keyring implements DatagramCodec {
   encodeAsync(message: ChitchatMessage): Uint8Array | Promise<Uint8Array> {
     const bytes = encodeMessage(message);
     if (this.#sendPlaintext || this.#keys.length === 0) return bytes;
-    return sealDatagramAsync(this.#webKeys[0], bytes, this.#now());
+    return sealDatagramAsync(this.#webKey(0), bytes, this.#now());
   }
 
   decode(bytes: Uint8Array, maxBytes: number): ChitchatMessage | string {
@@ -236,7 +237,8 @@ export class Keyring implements DatagramCodec {
   ): ChitchatMessage | string | Promise<ChitchatMessage | string> {
     const unsealed = this.#unsealed(bytes, maxBytes);
     if (unsealed !== undefined) return unsealed;
-    return openDatagramAsync(this.#webKeys, bytes, this.#now(), this.#guard).then(
+    const keys = this.#keys.map((_, i) => this.#webKey(i));
+    return openDatagramAsync(keys, bytes, this.#now(), this.#guard).then(
       (opened) => this.#opened(opened, maxBytes),
       // WebCrypto failing for another reason than a bad tag: still never decoded.
       () => this.#refuse("authentication"),
@@ -270,10 +272,11 @@ export class Keyring implements DatagramCodec {
   #add(key: Uint8Array): void {
     // A private copy: the caller may reuse or wipe its buffer.
     this.#keys.push(new Uint8Array(key));
-    const imported = importSealKey(key);
-    // Rejections surface where the key is used; never unhandled here.
-    imported.catch(() => {});
-    this.#webKeys.push(imported);
+    this.#webKeys.push(undefined);
+  }
+
+  #webKey(index: number): Promise<CryptoKey> {
+    return this.#webKeys[index] ??= importSealKey(this.#keys[index]);
   }
 }
 

@@ -204,8 +204,8 @@ class NodeUdpSocket implements CodecSocket {
   #overflowing = false;
   readonly #waiters: Waiter[] = [];
   #closed = false;
-  // A datagram is being opened asynchronously (see #deliver).
-  #opening = false;
+  // The datagram being opened asynchronously, if any (see #deliver).
+  #opening: Promise<void> | undefined;
   #codec: DatagramCodec = plaintextCodec;
   #closing: Promise<void> | undefined;
   #failure: Error | undefined;
@@ -286,7 +286,7 @@ class NodeUdpSocket implements CodecSocket {
   // Hands queued datagrams to waiting receivers, dropping undecodable ones.
   // One datagram is opened at a time, so they are delivered in arrival order.
   #deliver(): void {
-    while (!this.#opening && this.#waiters.length > 0 && this.#queue.length > 0) {
+    while (this.#opening === undefined && this.#waiters.length > 0 && this.#queue.length > 0) {
       const { from, bytes } = this.#queue.shift()!;
       this.#queuedBytes -= bytes.length + QUEUE_ENTRY_OVERHEAD_BYTES;
       const decoded = this.#codec.decodeAsync(bytes, MAX_DATAGRAM_BYTES);
@@ -294,9 +294,8 @@ class NodeUdpSocket implements CodecSocket {
         this.#hand(from, bytes, decoded);
         continue;
       }
-      this.#opening = true;
-      decoded.then((result) => {
-        this.#opening = false;
+      this.#opening = decoded.then((result) => {
+        this.#opening = undefined;
         if (this.#closed) return;
         this.#hand(from, bytes, result);
         this.#deliver();
@@ -389,7 +388,9 @@ class NodeUdpSocket implements CodecSocket {
     this.#queuedBytes = 0;
     const error = closedError(this.localAddr);
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
-    this.#closing = closeQuietly(this.#dgram);
+    // A datagram being opened finishes first: no crypto work outlives the socket.
+    const opening = this.#opening;
+    this.#closing = closeQuietly(this.#dgram).then(() => opening);
     return this.#closing;
   }
 
