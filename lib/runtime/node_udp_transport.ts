@@ -204,6 +204,8 @@ class NodeUdpSocket implements CodecSocket {
   #overflowing = false;
   readonly #waiters: Waiter[] = [];
   #closed = false;
+  // Sends handed to node:dgram and not yet called back: close() rejects them.
+  readonly #pendingSends = new Set<() => void>();
   // The datagram being opened asynchronously, if any (see #deliver).
   #opening: Promise<void> | undefined;
   #codec: DatagramCodec = plaintextCodec;
@@ -341,7 +343,12 @@ class NodeUdpSocket implements CodecSocket {
       );
     }
     return new Promise((resolve, reject) => {
+      // Deno's node:dgram may drop the callback of a send still in flight
+      // when the socket closes: close() settles what is left.
+      const abandon = (): void => reject(closedError(this.localAddr));
+      this.#pendingSends.add(abandon);
       const done = (error: Error | null) => {
+        if (!this.#pendingSends.delete(abandon)) return;
         if (error === null || error === undefined) {
           this.#metrics.messagesSent++;
           this.#metrics.bytesSent += bytes.length;
@@ -362,8 +369,8 @@ class NodeUdpSocket implements CodecSocket {
       try {
         this.#dgram.send(bytes, to.port, to.hostname, done);
       } catch (error) {
-        if (this.#closed) reject(closedError(this.localAddr, error));
-        else done(error instanceof Error ? error : new Error(String(error)));
+        if (!this.#closed) done(error instanceof Error ? error : new Error(String(error)));
+        else if (this.#pendingSends.delete(abandon)) reject(closedError(this.localAddr, error));
       }
     });
   }
@@ -388,6 +395,8 @@ class NodeUdpSocket implements CodecSocket {
     this.#queuedBytes = 0;
     const error = closedError(this.localAddr);
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+    for (const abandon of this.#pendingSends) abandon();
+    this.#pendingSends.clear();
     // A datagram being opened finishes first: no crypto work outlives the socket.
     const opening = this.#opening;
     this.#closing = closeQuietly(this.#dgram).then(() => opening);

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import denoJson from "../../deno.json" with { type: "json" };
 import { type CliNodeConfig, CliUsageError, main, parseCliArgs } from "../../lib/cli/cli.ts";
 import type { ClusterStateJson } from "../../lib/cli/http_api.ts";
-import { waitFor } from "../_deadline.ts";
+import { waitFor, withTimeout } from "../_deadline.ts";
 
 // Deno 2.9 runs tests without its sanitizers unless asked; these tests ask,
 // so that a socket, server or timer left open fails the test that opened it.
@@ -676,7 +676,7 @@ Deno.test("SIGHUP rotates a CLI node's keys from --encrypt-key-file without a re
     let stdout = "";
     const untilOut = async (pattern: RegExp) => {
       while (!pattern.test(stdout)) {
-        const { done, value } = await reader.read();
+        const { done, value } = await withTimeout(reader.read(), 10_000, `${pattern} in ${stdout}`);
         if (done) throw new Error(`stdout ended before ${pattern}: ${stdout}`);
         stdout += value;
       }
@@ -707,13 +707,17 @@ Deno.test("SIGHUP rotates a CLI node's keys from --encrypt-key-file without a re
     await Deno.writeTextFile(file, "not base64!\n");
     child.kill("SIGHUP");
     while (!errors.includes("SIGHUP: kept the keys in use")) {
-      const { done, value } = await errorReader.read();
+      const { done, value } = await withTimeout(
+        errorReader.read(),
+        10_000,
+        `reload error: ${errors}`,
+      );
       if (done) break;
       errors += value;
     }
     child.kill("SIGTERM");
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await withTimeout(reader.read(), 10_000, `exit after: ${stdout}`);
       if (done) break;
       stdout += value;
     }
