@@ -76,38 +76,48 @@ for (
   });
 }
 
-Deno.test("a node without the key, or with another key, is never live and learns nothing (channel)", async () => {
-  const env = channelEnv();
-  await using cluster = new TestCluster(env, { encryption: { keys: [KEY_A] } });
-  const members = await cluster.spawnMany(3);
-  const keyless = await cluster.spawn("keyless", { encryption: undefined });
-  const stranger = await cluster.spawn("stranger", { encryption: { keys: [KEY_B] } });
-  keyless.selfNodeState().set("role", "intruder");
-  for (let step = 0; step < 40; step++) {
-    await env.sleep(250);
-    for (const member of members) {
-      const live = liveSet(member);
-      assert(!live.includes(idText(keyless.chitchatId)), "the keyless node is live");
-      assert(!live.includes(idText(stranger.chitchatId)), "the wrong-key node is live");
+for (
+  const [label, makeEnv, steps] of [
+    ["channel", () => channelEnv(), 40],
+    ["udp", () => udpEnv(), 20],
+  ] as const
+) {
+  Deno.test(`a node without the key, or with another key, is never live and learns nothing (${label})`, async () => {
+    const env = makeEnv();
+    await using cluster = new TestCluster(env, { encryption: { keys: [KEY_A] } });
+    const members = await cluster.spawnMany(3);
+    const keyless = await cluster.spawn("keyless", { encryption: undefined });
+    const stranger = await cluster.spawn("stranger", { encryption: { keys: [KEY_B] } });
+    keyless.selfNodeState().set("role", "intruder");
+    // 10 s of virtual time, or 2 s of real time at 50 ms rounds.
+    for (let step = 0; step < steps; step++) {
+      await env.sleep(env.name === "channel" ? 250 : 100);
+      for (const member of members) {
+        const live = liveSet(member);
+        assert(!live.includes(idText(keyless.chitchatId)), "the keyless node is live");
+        assert(!live.includes(idText(stranger.chitchatId)), "the wrong-key node is live");
+      }
     }
-  }
-  assert(converged(members));
-  for (const outsider of [keyless, stranger]) {
-    deepStrictEqual(outsider.chitchat.nodeStates().map((s) => idText(s.chitchatId)), [
-      idText(outsider.chitchatId),
-    ]);
-    for (const member of members) equal(member.chitchat.nodeState(outsider.chitchatId), undefined);
-  }
-  const failures = members[0].metrics().decryptFailures;
-  assert(failures.plaintextRefused > 0, "the keyless node's SYNs were not refused as plaintext");
-  assert(failures.authentication > 0, "the wrong-key node's SYNs were not refused");
-  // The refusals reach the rate-limited drop log.
-  const logged = env.logger.lines.filter((line) =>
-    line.message.startsWith("Dropped") &&
-    JSON.stringify(line.fields).includes("Refused a")
-  );
-  assert(logged.length > 0, "no drop was logged");
-});
+    assert(converged(members));
+    for (const outsider of [keyless, stranger]) {
+      deepStrictEqual(outsider.chitchat.nodeStates().map((s) => idText(s.chitchatId)), [
+        idText(outsider.chitchatId),
+      ]);
+      for (const member of members) {
+        equal(member.chitchat.nodeState(outsider.chitchatId), undefined);
+      }
+    }
+    const failures = members[0].metrics().decryptFailures;
+    assert(failures.plaintextRefused > 0, "the keyless node's SYNs were not refused as plaintext");
+    assert(failures.authentication > 0, "the wrong-key node's SYNs were not refused");
+    // The refusals reach the rate-limited drop log.
+    const logged = env.logger.lines.filter((line) =>
+      line.message.startsWith("Dropped") &&
+      JSON.stringify(line.fields).includes("Refused a")
+    );
+    assert(logged.length > 0, "no drop was logged");
+  });
+}
 
 Deno.test("a sealed datagram is accepted once, then refused as replayed from another port, and refused once expired (channel)", async () => {
   const env = channelEnv();
@@ -148,6 +158,23 @@ Deno.test("a sealed datagram is accepted once, then refused as replayed from ano
     plaintextRefused: 1,
   });
   equal(node.metrics().socket.datagramsDropped, 7);
+});
+
+Deno.test("replayWindowMs narrows the window: a datagram 6 s old is refused with 5 s (channel)", async () => {
+  const env = channelEnv();
+  await using cluster = new TestCluster(env, {
+    encryption: { keys: [KEY_A], replayWindowMs: 5_000 },
+  });
+  const [node] = await cluster.spawnMany(1);
+  await env.sleep(10_000);
+  equal(node.encryptionStatus().replayWindowMs, 5_000);
+  const from = { hostname: "10.9.9.9", port: 1 };
+  const now = env.scheduler.now();
+  env.channel!.injectDatagram(from, node.localAddr, sealDatagram(KEY_A, syn(), now - 6_000));
+  env.channel!.injectDatagram(from, node.localAddr, sealDatagram(KEY_A, syn(), now - 4_000));
+  await env.sleep(10);
+  equal(node.metrics().decryptFailures.expired, 1);
+  equal(node.metrics().synReceived, 1);
 });
 
 Deno.test("a captured UDP datagram replayed from another port is dropped, and its values are unreadable (udp)", async () => {
