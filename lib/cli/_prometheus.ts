@@ -6,6 +6,7 @@ import type { Chitchat } from "../core/chitchat.ts";
 import { chitchatInternals } from "../core/chitchat.ts";
 import { nodeStateInternals } from "../core/node_state.ts";
 import type { SocketMetrics } from "../runtime/transport.ts";
+import type { ChitchatHandleMetrics } from "../runtime/chitchat_handle.ts";
 
 /** The content type of the exposition format. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -45,6 +46,7 @@ export interface MetricsSource {
   readonly chitchat: Chitchat;
   readonly socket?: SocketMetrics;
   readonly gossipRounds?: number;
+  readonly decryptFailures?: ChitchatHandleMetrics["decryptFailures"];
 }
 
 /**
@@ -137,6 +139,22 @@ export function renderMetrics(source: MetricsSource): string {
       {},
       socket.sendErrors,
     ]]);
+  }
+  if (source.decryptFailures !== undefined) {
+    const f = source.decryptFailures;
+    out.add(
+      "chitchat_decrypt_failures_total",
+      "counter",
+      "Datagrams refused by the encryption layer, by reason.",
+      [
+        [{ reason: "truncated" }, f.truncated],
+        [{ reason: "version" }, f.version],
+        [{ reason: "authentication" }, f.authentication],
+        [{ reason: "expired" }, f.expired],
+        [{ reason: "replayed" }, f.replayed],
+        [{ reason: "plaintext_refused" }, f.plaintextRefused],
+      ],
+    );
   }
   const states = chitchat.nodeStates();
   const self = chitchat.selfNodeState();

@@ -59,6 +59,7 @@ import {
   type SocketAddress,
 } from "../core/socket_address.ts";
 import { spawnChitchat } from "../runtime/spawn_chitchat.ts";
+import { validateKey } from "../runtime/_datagram_seal.ts";
 
 /** The version printed by `--version`: the package's. */
 const VERSION: string = denoJson.version;
@@ -97,6 +98,10 @@ Options:
   --http HOST:PORT            serve the HTTP API there (port 0 picks one)
   --http-max-connections N    open HTTP connections at most; more are refused with 503 (default: ${DEFAULT_HTTP_MAX_CONNECTIONS})
   --http-idle-timeout-ms N    close an HTTP connection idle this long, request head included (default: ${DEFAULT_HTTP_IDLE_TIMEOUT_MS})
+  --encrypt-key BASE64        seal gossip with this AES key (16 or 32 bytes, base64); repeatable, the first seals, all open
+  --encrypt-key-file PATH     read more keys from PATH, one base64 key a line (blank and # lines ignored), after --encrypt-key; re-read on SIGHUP
+  --encrypt-send-plaintext    with keys: still send plaintext (step 1 of a rolling migration)
+  --encrypt-accept-plaintext  with keys: also accept plaintext (steps 1 and 2 of a rolling migration)
   --log-level LEVEL           debug, info, warn or error (default: ${DEFAULT_LOG_LEVEL})
   --log-format FORMAT         text (ISO time, level, node id, message) or json (one object a line) (default: text)
   -h, --help                  print this help and exit
@@ -134,6 +139,10 @@ const FLAGS = {
   "http-idle-timeout-ms": { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  "encrypt-key": { type: "string", multiple: true },
+  "encrypt-key-file": { type: "string" },
+  "encrypt-send-plaintext": { type: "boolean" },
+  "encrypt-accept-plaintext": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -205,6 +214,21 @@ export interface CliNodeConfig {
   readonly logLevel: LogLevel;
   /** How log lines are written (`--log-format`): `text` or `json`, one object a line. */
   readonly logFormat: "text" | "json";
+  /**
+   * The encryption keys (`--encrypt-key`, then `--encrypt-key-file`), the
+   * first one primary; empty for plaintext gossip.
+   */
+  readonly encryptionKeys: readonly Uint8Array[];
+  /**
+   * `--encrypt-key-file` and how many keys it held (the last ones of
+   * `encryptionKeys`). SIGHUP reads it again: the keys become the
+   * `--encrypt-key` ones followed by the file's.
+   */
+  readonly encryptionKeyFile: { readonly path: string; readonly keys: number } | undefined;
+  /** With keys, whether plaintext is still sent (`--encrypt-send-plaintext`). */
+  readonly encryptSendPlaintext: boolean;
+  /** With keys, whether plaintext is also accepted (`--encrypt-accept-plaintext`). */
+  readonly encryptAcceptPlaintext: boolean;
 }
 
 /**
@@ -303,6 +327,13 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
     throw invalid("log-format", logFormat, "expected text or json");
   }
 
+  const keys = encryptionKeys(values["encrypt-key"] ?? [], values["encrypt-key-file"]);
+  for (const flag of ["encrypt-send-plaintext", "encrypt-accept-plaintext"] as const) {
+    if (values[flag] && keys.length === 0) {
+      throw new CliUsageError(`--${flag} needs --encrypt-key or --encrypt-key-file`);
+    }
+  }
+
   return {
     kind: "run",
     node: {
@@ -325,8 +356,59 @@ export function parseCliArgs(args: readonly string[]): CliCommand {
         : positiveInteger("http-idle-timeout-ms", values["http-idle-timeout-ms"], MAX_TIMER_MS),
       logLevel: logLevel as LogLevel,
       logFormat,
+      encryptionKeys: keys,
+      encryptionKeyFile: values["encrypt-key-file"] === undefined ? undefined : {
+        path: values["encrypt-key-file"],
+        keys: keys.length - (values["encrypt-key"] ?? []).length,
+      },
+      encryptSendPlaintext: values["encrypt-send-plaintext"] ?? false,
+      encryptAcceptPlaintext: values["encrypt-accept-plaintext"] ?? false,
     },
   };
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+// The messages name where a key came from, never the key itself.
+function decodeKey(text: string, where: string): Uint8Array {
+  if (!BASE64.test(text)) throw new CliUsageError(`invalid ${where}: not base64`);
+  const key = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  try {
+    validateKey(key);
+  } catch (error) {
+    if (error instanceof RangeError) {
+      throw new CliUsageError(`invalid ${where}: ${error.message}`);
+    }
+    throw error;
+  }
+  return key;
+}
+
+function encryptionKeys(given: readonly string[], file: string | undefined): Uint8Array[] {
+  const keys = given.map((text, i) => decodeKey(text, `--encrypt-key #${i + 1}`));
+  if (file === undefined) return keys;
+  return [...keys, ...readKeyFile(file)];
+}
+
+function readKeyFile(file: string): Uint8Array[] {
+  const keys: Uint8Array[] = [];
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (error) {
+    throw new CliUsageError(`cannot read --encrypt-key-file ${file}: ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+  text.split(/\r?\n/).forEach((line, i) => {
+    const trimmed = line.trim();
+    if (trimmed === "" || trimmed.startsWith("#")) return;
+    keys.push(decodeKey(trimmed, `key on line ${i + 1} of --encrypt-key-file ${file}`));
+  });
+  if (keys.length === 0) {
+    throw new CliUsageError(`--encrypt-key-file ${file} holds no key`);
+  }
+  return keys;
 }
 
 interface FlagParseConfig {
@@ -571,6 +653,11 @@ async function runNode(
         gossipIntervalMs: config.gossipIntervalMs,
         listenAddr: config.listenAddr,
         seedNodes: config.seedNodes,
+        encryption: config.encryptionKeys.length === 0 ? undefined : {
+          keys: config.encryptionKeys,
+          sendPlaintext: config.encryptSendPlaintext,
+          acceptPlaintext: config.encryptAcceptPlaintext,
+        },
       }, { logger });
     } catch (error) {
       const where = formatSocketAddress(config.listenAddr);
@@ -669,6 +756,9 @@ async function runNode(
       }
     })();
 
+    const disposeReload = signal === undefined && config.encryptionKeyFile !== undefined
+      ? reloadKeysOnHangup(handle, config, config.encryptionKeyFile, stdout, stderr)
+      : () => {};
     const outcome = await Promise.race([
       stopped.then((reason) => ({ kind: "stop" as const, reason })),
       handle.terminated.then(
@@ -677,6 +767,7 @@ async function runNode(
       ),
     ]);
     subscription.unsubscribe();
+    disposeReload();
     if (outcome.kind === "stop") {
       stdout(`chitchat: ${outcome.reason}, leaving the cluster`);
       // Bounded by the leave's deadline (2 gossip intervals), then the node is stopped.
@@ -698,6 +789,47 @@ async function runNode(
   } finally {
     disposeStopListeners();
   }
+}
+
+/**
+ * Rotates keys without a restart: on SIGHUP the key file is read again and
+ * the keys become the `--encrypt-key` ones followed by the file's; the first
+ * seals. A file that cannot be read or holds a bad key changes nothing.
+ */
+function reloadKeysOnHangup(
+  handle: ChitchatHandle,
+  config: CliNodeConfig,
+  file: { readonly path: string; readonly keys: number },
+  stdout: (line: string) => void,
+  stderr: (line: string) => void,
+): () => void {
+  // Windows has no SIGHUP.
+  if (Deno.build.os === "windows") return () => {};
+  const fromFlags = config.encryptionKeys.slice(0, config.encryptionKeys.length - file.keys);
+  let current: readonly Uint8Array[] = config.encryptionKeys;
+  const reload = (): void => {
+    let keys: Uint8Array[];
+    try {
+      keys = [...fromFlags, ...readKeyFile(file.path)];
+    } catch (error) {
+      stderr(`chitchat: SIGHUP: kept the keys in use: ${describeError(error)}`);
+      return;
+    }
+    for (const key of keys) handle.addKey(key);
+    handle.useKey(keys[0]);
+    const same = (a: Uint8Array, b: Uint8Array) =>
+      a.length === b.length && a.every((byte, i) => byte === b[i]);
+    const removed: Uint8Array[] = [];
+    for (const old of current) {
+      const kept = [...keys, ...removed].some((key) => same(key, old));
+      if (!kept) handle.removeKey(old);
+      removed.push(old);
+    }
+    current = keys;
+    stdout(`chitchat: SIGHUP: ${handle.encryptionStatus().keys} encryption keys in use`);
+  };
+  Deno.addSignalListener("SIGHUP", reload);
+  return () => Deno.removeSignalListener("SIGHUP", reload);
 }
 
 /** A promise of why the node must stop: the caller's signal, or SIGINT/SIGTERM. */

@@ -468,6 +468,7 @@ async function route(
         chitchat,
         socket: metrics?.socket,
         gossipRounds: metrics?.gossipRounds,
+        decryptFailures: metrics?.decryptFailures,
       });
       return new Response(text, {
         status: 200,

@@ -110,6 +110,12 @@ export interface ChitchatInternals {
   config(chitchat: Chitchat): ResolvedChitchatConfig;
   /** The failure detector. */
   failureDetector(chitchat: Chitchat): FailureDetector;
+  /**
+   * Sets the largest message the node builds (default 65,507, one
+   * datagram): the runtime lowers it by the seal's overhead when it
+   * encrypts, so sealed datagrams still fit.
+   */
+  setMaxMessageBytes(chitchat: Chitchat, bytes: number): void;
 }
 
 let internals: ChitchatInternals;
@@ -151,6 +157,7 @@ export class Chitchat {
   readonly #self: NodeState;
   readonly #selfKey: string;
   readonly #clusterIdBytes: number;
+  #maxMessageBytes = MAX_DATAGRAM_BYTES;
   #previousLive: readonly NodeState[] = [];
   #previousVersions: readonly number[] = [];
   #liveSnapshot: readonly NodeState[] = [];
@@ -233,6 +240,10 @@ export class Chitchat {
       },
       config: (chitchat) => chitchat.#config,
       failureDetector: (chitchat) => chitchat.#failureDetector,
+      setMaxMessageBytes(chitchat, bytes) {
+        chitchat.#maxMessageBytes = bytes;
+        nodes.setMaxMessageBytes(chitchat.#self, bytes);
+      },
     };
   }
 
@@ -321,7 +332,7 @@ export class Chitchat {
    */
   createSynMessage(): SynMessage {
     const excluded = this.scheduledForDeletionNodes();
-    const budget = MAX_DATAGRAM_BYTES - MESSAGE_HEADER_BYTES - LENGTH_PREFIX_BYTES -
+    const budget = this.#maxMessageBytes - MESSAGE_HEADER_BYTES - LENGTH_PREFIX_BYTES -
       this.#clusterIdBytes;
     const digest = this.#fitDigest(this.#clusterState.computeDigest(excluded), budget);
     return { type: "syn", clusterId: this.#config.clusterId, digest };
@@ -367,7 +378,7 @@ export class Chitchat {
         this.#reportHeartbeats(message.digest);
         const excluded = this.scheduledForDeletionNodes();
         let digest = this.#clusterState.computeDigest(excluded);
-        const room = MAX_DATAGRAM_BYTES - MESSAGE_HEADER_BYTES;
+        const room = this.#maxMessageBytes - MESSAGE_HEADER_BYTES;
         // The reference sends its whole digest; past one datagram it would
         // underflow its budget. Beyond that we keep half the room for the delta.
         if (digest.byteLength > room - 1) digest = this.#fitDigest(digest, Math.floor(room / 2));
@@ -384,7 +395,7 @@ export class Chitchat {
         this.#applyDelta(message);
         const delta = this.#clusterState.computeDelta(
           message.digest,
-          MAX_DATAGRAM_BYTES - MESSAGE_HEADER_BYTES,
+          this.#maxMessageBytes - MESSAGE_HEADER_BYTES,
           this.scheduledForDeletionNodes(),
         );
         return { type: "ack", delta };

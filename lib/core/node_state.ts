@@ -132,6 +132,11 @@ export interface NodeStateInternals {
    * never saw, and only a newer tombstone clears it there.
    */
   clearLeaving(state: NodeState): void;
+  /**
+   * Sets the largest message the node's writes must fit (own node only):
+   * less than a datagram when the runtime seals datagrams.
+   */
+  setMaxMessageBytes(state: NodeState, bytes: number): void;
 }
 
 /** The result of {@linkcode NodeStateInternals.staleEntries}. */
@@ -208,6 +213,7 @@ export class NodeState {
   #lowerHeartbeat = 0;
   #lowerReports = 0;
   #limits: ResolvedLimits = NO_LIMITS;
+  #maxMessageBytes = MAX_DATAGRAM_BYTES;
   // Characters of every key and value held, tombstones included.
   #chars = 0;
   // Whether the leave mark is visible: read for every node each round.
@@ -238,6 +244,9 @@ export class NodeState {
         return state;
       },
       stateChars: (state) => state.#chars,
+      setMaxMessageBytes(state, bytes) {
+        state.#maxMessageBytes = bytes;
+      },
       liveness: (state) => state.#liveness,
       setLiveness(state, record) {
         state.#liveness = record;
@@ -504,11 +513,11 @@ export class NodeState {
     // ever receive it (and every later write of this node behind it).
     const raw = keyValueOpBytes(keyBytes, valueBytes) + nodeOpBytes(this.#info.bytes.length);
     const worst = MESSAGE_HEADER_BYTES + worstBlockStreamBytes(raw);
-    if (worst > MAX_DATAGRAM_BYTES) {
+    if (worst > this.#maxMessageBytes) {
       throw new RangeError(
         `Cannot set key-value: ${
           keyBytes + valueBytes
-        } bytes of key and value cannot fit one ${MAX_DATAGRAM_BYTES}-byte datagram`,
+        } bytes of key and value cannot fit one ${this.#maxMessageBytes}-byte datagram`,
       );
     }
   }

@@ -30,6 +30,8 @@ import {
   type SocketAddress,
 } from "../core/socket_address.ts";
 import type { Socket, SocketMetrics } from "./transport.ts";
+import { type Keyring, startSealing } from "./_keyring.ts";
+import { validateKey } from "./_datagram_seal.ts";
 
 /** What a {@linkcode ChitchatHandle} runs; {@linkcode spawnChitchat} builds it. */
 export interface ChitchatHandleInit {
@@ -49,6 +51,8 @@ export interface ChitchatHandleInit {
   readonly logger: Logger;
   /** Rounds without an answer from anyone before the node warns it is isolated. */
   readonly isolationWarningRounds: number;
+  /** The node's keys and plaintext switches; already installed on the socket if it holds a key. */
+  readonly keyring: Keyring;
 }
 
 /** What `spawnChitchat` may do with a handle beyond its public API. */
@@ -91,6 +95,24 @@ export interface ChitchatHandleMetrics extends ChitchatMetrics {
   readonly socket: SocketMetrics;
   /** Gossip rounds started. */
   readonly gossipRounds: number;
+  /**
+   * Datagrams refused by the encryption layer, by reason (all zero while
+   * encryption is off); each is also in `socket.datagramsDropped`.
+   */
+  readonly decryptFailures: {
+    /** Shorter than the seal's 37 bytes of overhead. */
+    readonly truncated: number;
+    /** Neither a sealed datagram of a known version nor chitchat plaintext. */
+    readonly version: number;
+    /** No key opens it: another key, or forged or altered bytes. */
+    readonly authentication: number;
+    /** Sent longer ago (or further ahead) than the replay window. */
+    readonly expired: number;
+    /** Its nonce was already seen within the replay window. */
+    readonly replayed: number;
+    /** Plaintext while `acceptPlaintext` is off. */
+    readonly plaintextRefused: number;
+  };
 }
 
 const keys = new WeakMap<SocketAddress, string>();
@@ -203,6 +225,7 @@ export class ChitchatHandle implements AsyncDisposable {
   #silentRounds = 0;
   #warnedIsolated = false;
   readonly #isolationWarningRounds: number;
+  readonly #keyring: Keyring;
   #stopped: Promise<void> | undefined;
   #leaving: LeaveProgress | undefined;
   #left: Promise<number> | undefined;
@@ -225,6 +248,7 @@ export class ChitchatHandle implements AsyncDisposable {
     this.#logger = init.logger;
     this.#intervalMs = init.gossipIntervalMs;
     this.#isolationWarningRounds = init.isolationWarningRounds;
+    this.#keyring = init.keyring;
     this.#selfKey = keyOf(this.chitchatId.gossipAdvertiseAddr);
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     // A failure nobody awaits must not surface as an unhandled rejection.
@@ -359,7 +383,100 @@ export class ChitchatHandle implements AsyncDisposable {
    * @returns A snapshot.
    */
   metrics(): ChitchatHandleMetrics {
-    return { ...this.chitchat.metrics(), socket: this.#socket.metrics, gossipRounds: this.#rounds };
+    return {
+      ...this.chitchat.metrics(),
+      socket: this.#socket.metrics,
+      gossipRounds: this.#rounds,
+      decryptFailures: this.#keyring.failures(),
+    };
+  }
+
+  /**
+   * Adds an encryption key that opens received datagrams (see the README's
+   * Encryption section). On a node without keys, the first key added also
+   * seals, but both plaintext switches stay on until
+   * {@linkcode ChitchatHandle.setEncryption} turns them off: that is step 1
+   * of a rolling migration. Adding a key already held does nothing.
+   *
+   * @param key A raw AES key of 16 or 32 bytes (24 where `node:crypto` has AES-192-GCM); copied.
+   * @throws {RangeError} if the key's length is wrong (the message names the length only).
+   * @throws {TypeError} if the transport cannot seal (a custom `Transport`).
+   *
+   * @example A key rotation: add, use, remove
+   * ```ts
+   * import { spawnChitchat } from "@chitchat/chitchat";
+   * import { ChannelTransport } from "@chitchat/chitchat/testing";
+   * import assert from "node:assert";
+   *
+   * const [oldKey, newKey] = [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)];
+   * await using node = await spawnChitchat({
+   *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 7001 } },
+   *   clusterId: "demo",
+   *   encryption: { keys: [oldKey] },
+   * }, { transport: new ChannelTransport() });
+   * node.addKey(newKey); // on every node first
+   * node.useKey(newKey); // then on every node
+   * node.removeKey(oldKey); // then on every node
+   * assert.deepStrictEqual(node.encryptionStatus(), {
+   *   keys: 1, sendPlaintext: false, acceptPlaintext: false, replayWindowMs: 60_000,
+   * });
+   * assert.throws(() => node.removeKey(newKey), RangeError); // never the primary key
+   * ```
+   */
+  addKey(key: Uint8Array): void {
+    validateKey(key);
+    if (!this.#keyring.active) startSealing(this.#socket, this.chitchat, this.#keyring);
+    this.#keyring.addKey(key);
+  }
+
+  /**
+   * Makes a key already added the one that seals (step 2 of a rotation,
+   * once every node holds it).
+   *
+   * @param key A key given to {@linkcode ChitchatHandle.addKey} or at start.
+   * @throws {RangeError} if the key is not in the keyring.
+   */
+  useKey(key: Uint8Array): void {
+    this.#keyring.useKey(key);
+  }
+
+  /**
+   * Removes a key: datagrams sealed with it are refused from now on.
+   *
+   * @param key A key in the keyring, other than the primary one.
+   * @throws {RangeError} if the key is the primary one or is not in the keyring.
+   */
+  removeKey(key: Uint8Array): void {
+    this.#keyring.removeKey(key);
+  }
+
+  /**
+   * Changes the plaintext switches of a rolling migration at run time:
+   * `sendPlaintext` (send unsealed datagrams) and `acceptPlaintext` (also
+   * accept them). Omitted switches keep their value.
+   *
+   * @param options The switches to change.
+   * @throws {TypeError} if a switch is not a boolean.
+   * @throws {RangeError} if turning a switch off while the node holds no key.
+   */
+  setEncryption(
+    options: { readonly sendPlaintext?: boolean; readonly acceptPlaintext?: boolean },
+  ): void {
+    this.#keyring.setPlaintext(options);
+  }
+
+  /**
+   * The encryption settings in force, without any key material.
+   *
+   * @returns How many keys are held, the switches and the replay window.
+   */
+  encryptionStatus(): {
+    readonly keys: number;
+    readonly sendPlaintext: boolean;
+    readonly acceptPlaintext: boolean;
+    readonly replayWindowMs: number;
+  } {
+    return this.#keyring.status();
   }
 
   /**

@@ -18,14 +18,19 @@ import {
 } from "./_socket_common.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
-import { encodeMessage } from "../core/message_codec.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
 import {
   canonicalSocketAddress,
   formatSocketAddress,
   type SocketAddress,
 } from "../core/socket_address.ts";
-import { decodeDatagram, DropLog } from "./_drop_log.ts";
+import { DropLog } from "./_drop_log.ts";
+import {
+  type CodecSocket,
+  type DatagramCodec,
+  plaintextCodec,
+  useCodec,
+} from "./_datagram_codec.ts";
 import type { Socket, SocketMetrics, Transport } from "./transport.ts";
 
 /**
@@ -180,7 +185,7 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
-class NodeUdpSocket implements Socket {
+class NodeUdpSocket implements CodecSocket {
   readonly localAddr: SocketAddress;
   readonly #dgram: DgramSocket;
   readonly #logger: Logger;
@@ -199,6 +204,11 @@ class NodeUdpSocket implements Socket {
   #overflowing = false;
   readonly #waiters: Waiter[] = [];
   #closed = false;
+  // Sends handed to node:dgram and not yet called back: close() rejects them.
+  readonly #pendingSends = new Set<() => void>();
+  // The datagram being opened asynchronously, if any (see #deliver).
+  #opening: Promise<void> | undefined;
+  #codec: DatagramCodec = plaintextCodec;
   #closing: Promise<void> | undefined;
   #failure: Error | undefined;
   #consecutiveErrors = 0;
@@ -219,6 +229,10 @@ class NodeUdpSocket implements Socket {
 
   get metrics(): SocketMetrics {
     return { ...this.#metrics };
+  }
+
+  [useCodec](codec: DatagramCodec): void {
+    this.#codec = codec;
   }
 
   #onDatagram(data: Uint8Array, rinfo: RemoteInfo): void {
@@ -272,35 +286,56 @@ class NodeUdpSocket implements Socket {
   }
 
   // Hands queued datagrams to waiting receivers, dropping undecodable ones.
+  // One datagram is opened at a time, so they are delivered in arrival order.
   #deliver(): void {
-    while (this.#waiters.length > 0 && this.#queue.length > 0) {
+    while (this.#opening === undefined && this.#waiters.length > 0 && this.#queue.length > 0) {
       const { from, bytes } = this.#queue.shift()!;
       this.#queuedBytes -= bytes.length + QUEUE_ENTRY_OVERHEAD_BYTES;
-      const message = this.#decode(from, bytes);
-      if (message === undefined) continue;
-      this.#metrics.messagesReceived++;
-      this.#metrics.bytesReceived += bytes.length;
-      this.#turns.handed();
-      this.#waiters.shift()!.resolve([from, message]);
+      const decoded = this.#codec.decodeAsync(bytes, MAX_DATAGRAM_BYTES);
+      if (!(decoded instanceof Promise)) {
+        this.#hand(from, bytes, decoded);
+        continue;
+      }
+      this.#opening = decoded.then((result) => {
+        this.#opening = undefined;
+        if (this.#closed) return;
+        this.#hand(from, bytes, result);
+        this.#deliver();
+      });
     }
   }
 
-  #decode(from: SocketAddress, bytes: Uint8Array): ChitchatMessage | undefined {
-    const decoded = decodeDatagram(bytes);
-    if (typeof decoded !== "string") return decoded;
-    this.#metrics.datagramsDropped++;
-    this.#drops.record(from, decoded, bytes.length);
-    return undefined;
+  #hand(from: SocketAddress, bytes: Uint8Array, decoded: ChitchatMessage | string): void {
+    if (typeof decoded === "string") {
+      this.#metrics.datagramsDropped++;
+      this.#drops.record(from, decoded, bytes.length);
+      return;
+    }
+    // The waiter may be gone: the socket failed while the datagram was opened.
+    const waiter = this.#waiters.shift();
+    if (waiter === undefined) return;
+    this.#metrics.messagesReceived++;
+    this.#metrics.bytesReceived += bytes.length;
+    this.#turns.handed();
+    waiter.resolve([from, decoded]);
   }
 
   send(to: SocketAddress, message: ChitchatMessage): Promise<void> {
     if (this.#closed) return Promise.reject(closedError(this.localAddr));
-    let bytes: Uint8Array;
+    let encoded: Uint8Array | Promise<Uint8Array>;
     try {
-      bytes = encodeMessage(message);
+      encoded = this.#codec.encodeAsync(message);
     } catch (error) {
       return Promise.reject(error);
     }
+    if (encoded instanceof Uint8Array) return this.#sendBytes(to, encoded);
+    return encoded.then((bytes) => {
+      if (this.#closed) throw closedError(this.localAddr);
+      return this.#sendBytes(to, bytes);
+    });
+  }
+
+  #sendBytes(to: SocketAddress, bytes: Uint8Array): Promise<void> {
     if (bytes.length > MAX_DATAGRAM_BYTES) {
       return Promise.reject(
         new RangeError(
@@ -309,7 +344,12 @@ class NodeUdpSocket implements Socket {
       );
     }
     return new Promise((resolve, reject) => {
+      // Deno's node:dgram may drop the callback of a send still in flight
+      // when the socket closes: close() settles what is left.
+      const abandon = (): void => reject(closedError(this.localAddr));
+      this.#pendingSends.add(abandon);
       const done = (error: Error | null) => {
+        if (!this.#pendingSends.delete(abandon)) return;
         if (error === null || error === undefined) {
           this.#metrics.messagesSent++;
           this.#metrics.bytesSent += bytes.length;
@@ -330,8 +370,8 @@ class NodeUdpSocket implements Socket {
       try {
         this.#dgram.send(bytes, to.port, to.hostname, done);
       } catch (error) {
-        if (this.#closed) reject(closedError(this.localAddr, error));
-        else done(error instanceof Error ? error : new Error(String(error)));
+        if (!this.#closed) done(error instanceof Error ? error : new Error(String(error)));
+        else if (this.#pendingSends.delete(abandon)) reject(closedError(this.localAddr, error));
       }
     });
   }
@@ -356,7 +396,11 @@ class NodeUdpSocket implements Socket {
     this.#queuedBytes = 0;
     const error = closedError(this.localAddr);
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
-    this.#closing = closeQuietly(this.#dgram);
+    for (const abandon of this.#pendingSends) abandon();
+    this.#pendingSends.clear();
+    // A datagram being opened finishes first: no crypto work outlives the socket.
+    const opening = this.#opening;
+    this.#closing = closeQuietly(this.#dgram).then(() => opening);
     return this.#closing;
   }
 

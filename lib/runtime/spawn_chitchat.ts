@@ -17,6 +17,7 @@ import type { SocketAddress } from "../core/socket_address.ts";
 import type { Transport } from "./transport.ts";
 import { NodeUdpTransport } from "./node_udp_transport.ts";
 import { UdpTransport } from "./udp_transport.ts";
+import { Keyring, startSealing } from "./_keyring.ts";
 
 /**
  * Configuration of a running node: the state machine's, plus the gossip
@@ -71,6 +72,41 @@ export interface SpawnChitchatConfig extends ChitchatConfig {
    * @default {10}
    */
   readonly isolationWarningRounds?: number;
+  /**
+   * Seals every datagram with AES-GCM (see the README's Encryption
+   * section). Off when absent: the datagrams are then chitchat 0.10's, byte
+   * for byte. Keys can also be added, made primary and removed at run
+   * time, and the switches changed, through the handle.
+   *
+   * @default {undefined (plaintext)}
+   */
+  readonly encryption?: {
+    /**
+     * Raw AES keys of 16 or 32 bytes (24 where `node:crypto` has
+     * AES-192-GCM: Node.js and Bun, not Deno). The first seals; all are
+     * tried to open. At least one.
+     */
+    readonly keys: readonly Uint8Array[];
+    /**
+     * Sends plaintext instead of sealing (step 1 of a rolling migration).
+     *
+     * @default {false}
+     */
+    readonly sendPlaintext?: boolean;
+    /**
+     * Also accepts plaintext datagrams (steps 1 and 2 of a rolling migration).
+     *
+     * @default {false}
+     */
+    readonly acceptPlaintext?: boolean;
+    /**
+     * Sealed datagrams sent longer ago than this (or further ahead: clocks
+     * must agree within it) are refused, as are nonces seen within it.
+     *
+     * @default {60_000}
+     */
+    readonly replayWindowMs?: number;
+  };
 }
 
 /** Options of {@linkcode spawnChitchat}: the node's environment. */
@@ -149,6 +185,7 @@ function checkScheduler(scheduler: Scheduler): Scheduler {
  * @throws {TypeError} or {RangeError} naming the invalid field (`gossipIntervalMs`, `listenAddr.port`, `seedNodes`, ...).
  * @throws {Deno.errors.AddrInUse} if the listen address is taken (elsewhere than on Deno, an `Error` named `AddrInUse`).
  * @throws the signal's reason if `options.signal` is already aborted.
+ * @throws {TypeError} if `encryption` is set and the transport is not a built-in one.
  *
  * @example A node on an in-memory network, on port 0
  * ```ts
@@ -201,6 +238,12 @@ export async function spawnChitchat(
     "listenAddr",
   );
   const scheduler = checkScheduler(options.scheduler ?? systemScheduler);
+  // Send times are compared across hosts: wall-clock time on the system
+  // scheduler (its now() is process-relative), the scheduler's otherwise.
+  const keyring = new Keyring(
+    config.encryption,
+    scheduler === systemScheduler ? () => Date.now() : () => scheduler.now(),
+  );
   const logger = options.logger ?? consoleLogger("warn");
   const random = options.random ?? systemRandom;
   const seeds = new SeedResolver(config.seedNodes ?? [], {
@@ -229,6 +272,7 @@ export async function spawnChitchat(
       { ...resolved, chitchatId },
       { clock: scheduler, random, logger },
     );
+    if (keyring.active) startSealing(socket, chitchat, keyring);
     await seeds.start();
     const handle = chitchatHandleInternals.create({
       chitchat,
@@ -239,6 +283,7 @@ export async function spawnChitchat(
       random,
       logger,
       isolationWarningRounds,
+      keyring,
     });
     const signal = options.signal;
     if (signal !== undefined) {

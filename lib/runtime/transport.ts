@@ -32,7 +32,7 @@ export interface SocketMetrics {
   readonly messagesReceived: number;
   /** Bytes of those messages. */
   readonly bytesReceived: number;
-  /** Datagrams dropped on receipt because they could not be decoded. */
+  /** Datagrams dropped on receipt: undecodable, or refused by the encryption layer. */
   readonly datagramsDropped: number;
   /** Sends that failed with a transient error (swallowed). */
   readonly sendErrors: number;

@@ -17,14 +17,19 @@ import {
 } from "./_socket_common.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
-import { encodeMessage } from "../core/message_codec.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
 import {
   canonicalSocketAddress,
   formatSocketAddress,
   type SocketAddress,
 } from "../core/socket_address.ts";
-import { decodeDatagram, DropLog } from "./_drop_log.ts";
+import { DropLog } from "./_drop_log.ts";
+import {
+  type CodecSocket,
+  type DatagramCodec,
+  plaintextCodec,
+  useCodec,
+} from "./_datagram_codec.ts";
 import type { Socket, SocketMetrics, Transport } from "./transport.ts";
 
 /**
@@ -141,7 +146,7 @@ const RECEIVE_BUFFER_BYTES = MAX_DATAGRAM_BYTES + 1;
 
 type MutableSocketMetrics = { -readonly [K in keyof SocketMetrics]: SocketMetrics[K] };
 
-class UdpSocket implements Socket {
+class UdpSocket implements CodecSocket {
   readonly localAddr: SocketAddress;
   readonly #conn: Deno.DatagramConn;
   readonly #logger: Logger;
@@ -155,6 +160,7 @@ class UdpSocket implements Socket {
     sendErrors: 0,
   };
   #closed = false;
+  #codec: DatagramCodec = plaintextCodec;
   // Receive buffers are reused; concurrent receives each take their own.
   #spareBuffer: Uint8Array | undefined;
   readonly #turns = new EventLoopTurns();
@@ -171,9 +177,15 @@ class UdpSocket implements Socket {
     return { ...this.#metrics };
   }
 
+  [useCodec](codec: DatagramCodec): void {
+    this.#codec = codec;
+  }
+
   async send(to: SocketAddress, message: ChitchatMessage): Promise<void> {
     if (this.#closed) throw closedError(this.localAddr);
-    const bytes = encodeMessage(message);
+    const encoded = this.#codec.encodeAsync(message);
+    const bytes = encoded instanceof Uint8Array ? encoded : await encoded;
+    if (this.#closed) throw closedError(this.localAddr);
     if (bytes.length > MAX_DATAGRAM_BYTES) {
       throw new RangeError(
         `Cannot send message: ${bytes.length} bytes exceed the ${MAX_DATAGRAM_BYTES}-byte datagram limit`,
@@ -228,7 +240,12 @@ class UdpSocket implements Socket {
       this.#spareBuffer = buffer;
       const net = addr as Deno.NetAddr;
       const from = canonicalSocketAddress({ hostname: net.hostname, port: net.port });
-      const message = this.#decode(from, bytes);
+      const decoded = this.#codec.decodeAsync(bytes, MAX_DATAGRAM_BYTES);
+      const message = this.#dropUndecoded(
+        from,
+        bytes,
+        decoded instanceof Promise ? await decoded : decoded,
+      );
       if (message === undefined) continue;
       this.#metrics.messagesReceived++;
       this.#metrics.bytesReceived += bytes.length;
@@ -237,8 +254,11 @@ class UdpSocket implements Socket {
     }
   }
 
-  #decode(from: SocketAddress, bytes: Uint8Array): ChitchatMessage | undefined {
-    const decoded = decodeDatagram(bytes);
+  #dropUndecoded(
+    from: SocketAddress,
+    bytes: Uint8Array,
+    decoded: ChitchatMessage | string,
+  ): ChitchatMessage | undefined {
     if (typeof decoded !== "string") return decoded;
     this.#metrics.datagramsDropped++;
     this.#drops.record(from, decoded, bytes.length);

@@ -4,10 +4,15 @@
 
 import { closedError, receiveUntilClosed } from "../runtime/_socket_common.ts";
 import type { ChitchatMessage } from "../core/message.ts";
-import { messageByteLength } from "../core/message_codec.ts";
+import {
+  type CodecSocket,
+  type DatagramCodec,
+  plaintextCodec,
+  useCodec,
+} from "../runtime/_datagram_codec.ts";
 import type { Timer } from "../runtime/scheduler.ts";
 import type { SocketAddress } from "../core/socket_address.ts";
-import type { Socket, SocketMetrics } from "../runtime/transport.ts";
+import type { SocketMetrics } from "../runtime/transport.ts";
 
 type MutableSocketMetrics = { -readonly [K in keyof SocketMetrics]: SocketMetrics[K] };
 
@@ -20,13 +25,14 @@ export interface InFlight {
 
 /** What a socket may ask of its network; kept off the public class. */
 export interface NetworkPort {
-  route(source: ChannelSocket, to: SocketAddress, message: ChitchatMessage): void;
+  /** Sends `message`; returns its size on the wire (sealed, if sealing). */
+  route(source: ChannelSocket, to: SocketAddress, message: ChitchatMessage): number;
   release(socket: ChannelSocket, inFlight: Iterable<InFlight>): void;
 }
 
 type Received = readonly [SocketAddress, ChitchatMessage];
 
-export class ChannelSocket implements Socket {
+export class ChannelSocket implements CodecSocket {
   readonly localAddr: SocketAddress;
   readonly addrKey: string;
   readonly #network: NetworkPort;
@@ -44,6 +50,8 @@ export class ChannelSocket implements Socket {
   #head = 0;
   #waiters: { resolve: (item: Received) => void; reject: (error: Error) => void }[] = [];
   #closed = false;
+  /** How this socket encodes and decodes datagrams; the plaintext one travels as objects. */
+  codec: DatagramCodec = plaintextCodec;
 
   constructor(network: NetworkPort, localAddr: SocketAddress, key: string, capacity: number) {
     this.#network = network;
@@ -56,12 +64,16 @@ export class ChannelSocket implements Socket {
     return { ...this.#metrics };
   }
 
+  [useCodec](codec: DatagramCodec): void {
+    this.codec = codec;
+  }
+
   send(to: SocketAddress, message: ChitchatMessage): Promise<void> {
     try {
       if (this.#closed) throw closedError(this.localAddr);
-      this.#network.route(this, to, message);
+      const bytes = this.#network.route(this, to, message);
       this.#metrics.messagesSent++;
-      this.#metrics.bytesSent += messageByteLength(message);
+      this.#metrics.bytesSent += bytes;
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);

@@ -11,8 +11,9 @@ import { addrInUseError, checkSocketAddress } from "../runtime/_socket_common.ts
 import { ChannelSocket, type InFlight, type NetworkPort } from "./_channel_socket.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
-import { messageByteLength } from "../core/message_codec.ts";
-import { decodeDatagram, DropLog } from "../runtime/_drop_log.ts";
+import { encodeMessage, messageByteLength } from "../core/message_codec.ts";
+import { plaintextCodec } from "../runtime/_datagram_codec.ts";
+import { DropLog } from "../runtime/_drop_log.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
 import { type RandomSource, systemRandom } from "../core/random.ts";
 import { type Scheduler, systemScheduler } from "../runtime/scheduler.ts";
@@ -454,20 +455,24 @@ export class ChannelTransport implements Transport {
       this.#countDropped(fromKey, bytes.length);
       return;
     }
-    const message = decodeDatagram(bytes, this.#mtu);
+    this.#arriveBytes(target, fromKey, Object.freeze(canonicalSocketAddress(from)), bytes);
+  }
+
+  /** Decodes a datagram with the target's codec, as a UDP socket would, and delivers it. */
+  #arriveBytes(
+    target: ChannelSocket,
+    fromKey: string,
+    from: SocketAddress,
+    bytes: Uint8Array,
+  ): void {
+    const message = target.codec.decode(bytes, this.#mtu);
     if (typeof message === "string") {
       this.#countDropped(fromKey, bytes.length);
       target.dropUndecodable();
-      this.#drops.record(canonicalSocketAddress(from), message, bytes.length);
+      this.#drops.record(from, message, bytes.length);
       return;
     }
-    this.#arrive(
-      target,
-      fromKey,
-      Object.freeze(canonicalSocketAddress(from)),
-      message,
-      bytes.length,
-    );
+    this.#arrive(target, fromKey, from, message, bytes.length);
   }
 
   #statsOf(key: string): MutableStats {
@@ -510,28 +515,42 @@ export class ChannelTransport implements Transport {
     stats.bytesDelivered += bytes;
   }
 
-  #route(source: ChannelSocket, to: SocketAddress, message: ChitchatMessage): void {
-    const bytes = messageByteLength(message);
+  #route(source: ChannelSocket, to: SocketAddress, message: ChitchatMessage): number {
+    const toKey = addressKey(to);
+    const target = this.#sockets.get(toKey);
+    // Messages travel as objects between plaintext sockets (the fast path
+    // of simulations); once either end has a codec, as its datagrams.
+    const datagram = source.codec === plaintextCodec &&
+        (target === undefined || target.codec === plaintextCodec)
+      ? undefined
+      : source.codec.encode(message);
+    const bytes = datagram?.length ?? messageByteLength(message);
     if (bytes > this.#mtu) {
       throw new RangeError(`Cannot send message: ${bytes} bytes exceed the MTU of ${this.#mtu}`);
     }
     const fromKey = source.addrKey;
-    const toKey = addressKey(to);
     // Draw the delay before counting, so an invalid delay function leaves no trace.
-    const target = this.#sockets.get(toKey);
     const lost = target === undefined || this.#isLost(fromKey, toKey);
     const delay = lost ? 0 : this.#drawDelay(fromKey, toKey);
     this.#countSent(fromKey, bytes);
     if (lost) {
       this.#countDropped(fromKey, bytes);
-      return;
+      return bytes;
     }
     const flight: InFlight = { fromKey, bytes, timer: undefined };
     target.takeOff(flight);
     flight.timer = this.#scheduler.setTimeout(() => {
       target.land(flight);
-      this.#arrive(target, fromKey, source.localAddr, message, bytes);
+      if (datagram !== undefined) {
+        this.#arriveBytes(target, fromKey, source.localAddr, datagram);
+      } else if (target.codec !== plaintextCodec) {
+        // The target started sealing while the message was in flight.
+        this.#arriveBytes(target, fromKey, source.localAddr, encodeMessage(message));
+      } else {
+        this.#arrive(target, fromKey, source.localAddr, message, bytes);
+      }
     }, delay);
+    return bytes;
   }
 
   #isLost(fromKey: string, toKey: string): boolean {

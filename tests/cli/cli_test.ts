@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import denoJson from "../../deno.json" with { type: "json" };
 import { type CliNodeConfig, CliUsageError, main, parseCliArgs } from "../../lib/cli/cli.ts";
 import type { ClusterStateJson } from "../../lib/cli/http_api.ts";
-import { waitFor } from "../_deadline.ts";
+import { waitFor, withTimeout } from "../_deadline.ts";
 
 // Deno 2.9 runs tests without its sanitizers unless asked; these tests ask,
 // so that a socket, server or timer left open fails the test that opened it.
@@ -91,6 +91,10 @@ Deno.test("parseCliArgs() fills in the defaults", SANITIZED, () => {
   equal(node.httpIdleTimeoutMs, 30_000);
   equal(node.logLevel, "warn");
   equal(node.logFormat, "text");
+  deepStrictEqual(node.encryptionKeys, []);
+  equal(node.encryptionKeyFile, undefined);
+  equal(node.encryptSendPlaintext, false);
+  equal(node.encryptAcceptPlaintext, false);
 });
 
 Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
@@ -128,6 +132,10 @@ Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
     "json",
     "--log-level",
     "debug",
+    "--encrypt-key",
+    btoa("0123456789abcdef"),
+    "--encrypt-send-plaintext",
+    "--encrypt-accept-plaintext",
   ]);
   deepStrictEqual(node, {
     listenAddr: { hostname: "::1", port: 7000 },
@@ -147,6 +155,10 @@ Deno.test("parseCliArgs() reads every flag", SANITIZED, () => {
     httpIdleTimeoutMs: 1234,
     logFormat: "json",
     logLevel: "debug",
+    encryptionKeys: [new TextEncoder().encode("0123456789abcdef")],
+    encryptionKeyFile: undefined,
+    encryptSendPlaintext: true,
+    encryptAcceptPlaintext: true,
   });
 });
 
@@ -549,4 +561,180 @@ Deno.test("advertising 0.0.0.0 gets a warning naming --public-addr", SANITIZED, 
       line.includes("unspecified address 0.0.0.0") && line.includes("--public-addr")
     ),
   );
+});
+
+const KEY_32 = btoa(String.fromCharCode(...new Uint8Array(32).fill(0x11)));
+const KEY_16 = btoa(String.fromCharCode(...new Uint8Array(16).fill(0x22)));
+
+Deno.test(
+  "parseCliArgs() reads --encrypt-key and --encrypt-key-file, the first key primary",
+  SANITIZED,
+  async () => {
+    const file = await Deno.makeTempFile();
+    try {
+      await Deno.writeTextFile(file, `# rotation: new key first\n\n  ${KEY_16}  \n${KEY_32}\n`);
+      const node = runConfig([`--encrypt-key=${KEY_32}`, `--encrypt-key-file=${file}`]);
+      deepStrictEqual(node.encryptionKeys, [
+        new Uint8Array(32).fill(0x11),
+        new Uint8Array(16).fill(0x22),
+        new Uint8Array(32).fill(0x11),
+      ]);
+      const refused = (args: string[], message: RegExp) =>
+        throws(() => parseCliArgs(args), (error: unknown) => {
+          ok(error instanceof CliUsageError);
+          match(error.message, message);
+          ok(!error.message.includes("AAAA") && !error.message.includes("ERER"), error.message);
+          return true;
+        });
+      refused(["--encrypt-key=not base64!"], /^invalid --encrypt-key #1: not base64$/);
+      refused(
+        [`--encrypt-key=${KEY_32}`, `--encrypt-key=${btoa("short")}`],
+        /^invalid --encrypt-key #2: Encryption key must be 16, 24 or 32 bytes, got 5$/,
+      );
+      await Deno.writeTextFile(file, `${KEY_16}\n${KEY_16.slice(1)}\n`);
+      refused(
+        [`--encrypt-key-file=${file}`],
+        /^invalid key on line 2 of --encrypt-key-file .*: not base64$/,
+      );
+      await Deno.writeTextFile(file, "# nothing\n");
+      refused([`--encrypt-key-file=${file}`], /holds no key$/);
+      refused([`--encrypt-key-file=${file}.missing`], /^cannot read --encrypt-key-file /);
+      refused(["--encrypt-accept-plaintext"], /needs --encrypt-key or --encrypt-key-file$/);
+    } finally {
+      await Deno.remove(file);
+    }
+  },
+);
+
+Deno.test(
+  "a CLI node with --encrypt-key refuses a plaintext peer and counts it in /metrics",
+  SANITIZED,
+  async () => {
+    const sealed = new CliRun([
+      "--listen=127.0.0.1:0",
+      "--node-id=sealed",
+      "--http=127.0.0.1:0",
+      `--encrypt-key=${KEY_32}`,
+      ...FAST,
+    ]);
+    let plain: CliRun | undefined;
+    try {
+      const gossip = await sealed.line(
+        /^chitchat: node sealed .* gossiping on (127\.0\.0\.1:\d+) as /,
+      );
+      const http = await sealed.line(/^chitchat: HTTP API on (http:\/\/127\.0\.0\.1:\d+\/)$/);
+      plain = new CliRun(["--listen=127.0.0.1:0", "--node-id=plain", `--seed=${gossip}`, ...FAST]);
+      const refusedCount = async () => {
+        const text = await (await fetch(new URL("metrics", http))).text();
+        const line = text.split("\n").find((l) =>
+          l.startsWith('chitchat_decrypt_failures_total{reason="plaintext_refused"}')
+        );
+        return Number(line?.split(" ")[1] ?? 0);
+      };
+      await waitFor("plaintext refused", async () => (await refusedCount()) > 0 ? true : undefined);
+      const state = await (await fetch(http)).json() as ClusterStateJson;
+      deepStrictEqual(state.nodes.map((node) => node.chitchatId.nodeId), ["sealed"]);
+      ok(!JSON.stringify(state).includes(KEY_32));
+    } finally {
+      equal(await plain?.stop(), 0);
+      equal(await sealed.stop(), 0);
+    }
+    ok(!sealed.stderr.join("\n").includes(KEY_32));
+  },
+);
+
+Deno.test("SIGHUP rotates a CLI node's keys from --encrypt-key-file without a restart", {
+  ...SANITIZED,
+  ignore: Deno.build.os === "windows",
+}, async () => {
+  const file = await Deno.makeTempFile();
+  const oldKey = new Uint8Array(32).fill(0x31);
+  const newKey = new Uint8Array(32).fill(0x32);
+  const base64 = (key: Uint8Array) => btoa(String.fromCharCode(...key));
+  await Deno.writeTextFile(file, `${base64(oldKey)}\n`);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "lib/cli/cli.ts",
+      "--listen=127.0.0.1:0",
+      "--node-id=rotating",
+      `--encrypt-key-file=${file}`,
+      ...FAST,
+    ],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  let peer: CliRun | undefined;
+  try {
+    const errorReader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let errors = "";
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let stdout = "";
+    const untilOut = async (pattern: RegExp) => {
+      while (!pattern.test(stdout)) {
+        const { done, value } = await withTimeout(reader.read(), 10_000, `${pattern} in ${stdout}`);
+        if (done) throw new Error(`stdout ended before ${pattern}: ${stdout}`);
+        stdout += value;
+      }
+      return pattern.exec(stdout)!;
+    };
+    const gossip = (await untilOut(/gossiping on (127\.0\.0\.1:\d+) as /))[1];
+    // A peer that holds only the new key cannot meet the node yet.
+    peer = new CliRun([
+      "--listen=127.0.0.1:0",
+      "--node-id=peer",
+      `--seed=${gossip}`,
+      `--encrypt-key=${base64(newKey)}`,
+      ...FAST,
+    ]);
+    await peer.line(/^chitchat: node peer /);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    ok(!stdout.includes("peer/"), "met the peer before the rotation");
+    // Step 1 and 2 at once for this node: the new key first, the old one kept.
+    await Deno.writeTextFile(file, `# rotated\n${base64(newKey)}\n${base64(oldKey)}\n`);
+    child.kill("SIGHUP");
+    await untilOut(/chitchat: SIGHUP: 2 encryption keys in use\n/);
+    await untilOut(/live nodes \(2\): .*peer\//);
+    // Step 3: the old key removed.
+    await Deno.writeTextFile(file, `${base64(newKey)}\n`);
+    child.kill("SIGHUP");
+    await untilOut(/chitchat: SIGHUP: 1 encryption keys in use\n/);
+    // A bad file changes nothing.
+    await Deno.writeTextFile(file, "not base64!\n");
+    child.kill("SIGHUP");
+    while (!errors.includes("SIGHUP: kept the keys in use")) {
+      const { done, value } = await withTimeout(
+        errorReader.read(),
+        10_000,
+        `reload error: ${errors}`,
+      );
+      if (done) break;
+      errors += value;
+    }
+    child.kill("SIGTERM");
+    for (;;) {
+      const { done, value } = await withTimeout(reader.read(), 10_000, `exit after: ${stdout}`);
+      if (done) break;
+      stdout += value;
+    }
+    for (;;) {
+      const { done, value } = await errorReader.read();
+      if (done) break;
+      errors += value;
+    }
+    equal((await child.status).code, 0);
+    match(
+      errors,
+      /SIGHUP: kept the keys in use: invalid key on line 1 of --encrypt-key-file .*: not base64/,
+    );
+    ok(!errors.includes(base64(newKey)) && !stdout.includes(base64(newKey)));
+  } finally {
+    clearTimeout(killer);
+    await peer?.stop();
+    await Deno.remove(file);
+  }
 });

@@ -52,6 +52,9 @@ Deno.test("GET /metrics is a strict Prometheus exposition with the node's counte
     equal(value("chitchat_messages_received_total", "type=synAck"), metrics.synAckReceived);
     equal(value("chitchat_messages_sent_total"), metrics.socket.messagesSent);
     equal(value("chitchat_datagrams_dropped_total", "reason=undecodable"), 0);
+    for (const reason of ["truncated", "authentication", "replayed", "plaintext_refused"]) {
+      equal(value("chitchat_decrypt_failures_total", `reason=${reason}`), 0);
+    }
     equal(value("chitchat_live_nodes"), 2);
     equal(value("chitchat_known_nodes"), 2);
     ok(value("chitchat_gossip_rounds_total")! > 0);

@@ -2,84 +2,87 @@
 // The AES-GCM datagram seal: round trip, wrong keys, tampering, the replay
 // window and the bounded nonce cache.
 
-import { deepStrictEqual, equal, rejects, throws } from "node:assert/strict";
+import { deepStrictEqual, equal, throws } from "node:assert/strict";
+import { getCiphers } from "node:crypto";
 import {
   importSealKey,
   openDatagram,
+  openDatagramAsync,
   ReplayGuard,
   SEAL_OVERHEAD_BYTES,
   sealDatagram,
+  sealDatagramAsync,
   validateKey,
 } from "../../lib/runtime/_datagram_seal.ts";
 
-const key = (fill: number, length = 32) => importSealKey(new Uint8Array(length).fill(fill));
+const key = (fill: number, length = 32) => new Uint8Array(length).fill(fill);
 const message = new TextEncoder().encode("syn-ack with deltas");
 
-Deno.test("sealDatagram() round-trips with every AES key size", async () => {
-  for (const length of [16, 24, 32]) {
-    const sealed = await sealDatagram(await key(1, length), message, 1_000);
+Deno.test("sealDatagram() round-trips with 16- and 32-byte keys", () => {
+  for (const length of [16, 32]) {
+    const sealed = sealDatagram(key(1, length), message, 1_000);
     equal(sealed.length, message.length + SEAL_OVERHEAD_BYTES);
-    const opened = await openDatagram([await key(1, length)], sealed, 1_000, new ReplayGuard());
+    const opened = openDatagram([key(1, length)], sealed, 1_000, new ReplayGuard());
     deepStrictEqual(opened, { ok: true, plaintext: message });
   }
 });
 
-Deno.test("openDatagram() tries every key and refuses another key", async () => {
-  const sealed = await sealDatagram(await key(2), message, 5_000);
+Deno.test("openDatagram() tries every key and refuses another key", () => {
+  const sealed = sealDatagram(key(2), message, 5_000);
   deepStrictEqual(
-    await openDatagram([await key(9), await key(2)], sealed, 5_000, new ReplayGuard()),
+    openDatagram([key(9), key(2)], sealed, 5_000, new ReplayGuard()),
     {
       ok: true,
       plaintext: message,
     },
   );
-  deepStrictEqual(await openDatagram([await key(9)], sealed, 5_000, new ReplayGuard()), {
+  deepStrictEqual(openDatagram([key(9)], sealed, 5_000, new ReplayGuard()), {
     ok: false,
     reason: "authentication",
   });
 });
 
-Deno.test("openDatagram() refuses tampering with header, nonce, body or tag, and short input", async () => {
-  const sealed = await sealDatagram(await key(3), message, 5_000);
+Deno.test("openDatagram() refuses tampering with header, nonce, body or tag, and short input", () => {
+  const sealed = sealDatagram(key(3), message, 5_000);
   for (const index of [1, 9, 21, sealed.length - 1]) {
     const forged = sealed.slice();
     forged[index] ^= 1;
-    deepStrictEqual(await openDatagram([await key(3)], forged, 5_000, new ReplayGuard()), {
+    deepStrictEqual(openDatagram([key(3)], forged, 5_000, new ReplayGuard()), {
       ok: false,
       reason: "authentication",
     });
   }
   const badVersion = sealed.slice();
   badVersion[0] = 2;
-  deepStrictEqual(await openDatagram([await key(3)], badVersion, 5_000, new ReplayGuard()), {
+  deepStrictEqual(openDatagram([key(3)], badVersion, 5_000, new ReplayGuard()), {
     ok: false,
     reason: "version",
   });
   deepStrictEqual(
-    await openDatagram([await key(3)], sealed.subarray(0, 36), 5_000, new ReplayGuard()),
+    openDatagram([key(3)], sealed.subarray(0, 36), 5_000, new ReplayGuard()),
     {
       ok: false,
       reason: "truncated",
     },
   );
   // A plaintext chitchat datagram is refused, never decoded.
-  equal((await openDatagram([await key(3)], message, 5_000, new ReplayGuard())).ok, false);
+  equal((openDatagram([key(3)], message, 5_000, new ReplayGuard())).ok, false);
 });
 
-Deno.test("openDatagram() refuses a replay and a datagram outside the window", async () => {
-  const k = await key(4);
+Deno.test("openDatagram() refuses a replay and a datagram outside the window", () => {
+  const k = key(4);
   const guard = new ReplayGuard(60_000);
-  const sealed = await sealDatagram(k, message, 100_000);
-  equal((await openDatagram([k], sealed, 100_500, guard)).ok, true);
-  deepStrictEqual(await openDatagram([k], sealed, 101_000, guard), {
+  const sealed = sealDatagram(k, message, 100_000);
+  equal((openDatagram([k], sealed, 100_500, guard)).ok, true);
+  deepStrictEqual(openDatagram([k], sealed, 101_000, guard), {
     ok: false,
     reason: "replayed",
   });
-  deepStrictEqual(await openDatagram([k], sealed, 160_001, new ReplayGuard(60_000)), {
+  deepStrictEqual(openDatagram([k], sealed, 160_001, new ReplayGuard(60_000)), {
     ok: false,
     reason: "expired",
   });
-  deepStrictEqual(await openDatagram([k], sealed, 39_999, new ReplayGuard(60_000)), {
+  deepStrictEqual(openDatagram([k], sealed, 39_999, new ReplayGuard(60_000)), {
     ok: false,
     reason: "expired",
   });
@@ -96,13 +99,62 @@ Deno.test("ReplayGuard keeps its nonce cache bounded and forgets what left the w
   equal(guard.size, 1);
 });
 
-Deno.test("validateKey() refuses bad lengths without echoing the key", async () => {
+Deno.test("validateKey() refuses bad lengths without echoing the key", () => {
   throws(
     () => validateKey(new Uint8Array(31).fill(7)),
     (error: unknown) =>
       error instanceof RangeError &&
       error.message === "Encryption key must be 16, 24 or 32 bytes, got 31",
   );
-  await rejects(async () => await importSealKey(new Uint8Array(20)), RangeError);
+  throws(() => validateKey(new Uint8Array(20)), RangeError);
+  throws(() => validateKey([1, 2] as unknown as Uint8Array), TypeError);
   validateKey(new Uint8Array(16));
+});
+
+Deno.test("24-byte keys seal where node:crypto has AES-192-GCM and are refused clearly elsewhere", () => {
+  const key24 = key(5, 24);
+  if (getCiphers().includes("aes-192-gcm")) {
+    const sealed = sealDatagram(key24, message, 1_000);
+    deepStrictEqual(openDatagram([key24], sealed, 1_000, new ReplayGuard()), {
+      ok: true,
+      plaintext: message,
+    });
+  } else {
+    throws(() => validateKey(key24), /needs AES-192-GCM/);
+  }
+});
+
+Deno.test("WebCrypto and node:crypto seals are the same bytes and open each other", async () => {
+  const raw = key(6);
+  const web = await importSealKey(raw);
+  const nonce = new Uint8Array(12).fill(5);
+  const sync = sealDatagram(raw, message, 7_000, nonce);
+  deepStrictEqual(await sealDatagramAsync(web, message, 7_000, nonce), sync);
+  deepStrictEqual(await openDatagramAsync([Promise.resolve(web)], sync, 7_000, new ReplayGuard()), {
+    ok: true,
+    plaintext: message,
+  });
+  const sealed = await sealDatagramAsync(web, message, 7_000);
+  deepStrictEqual(openDatagram([raw], sealed, 7_000, new ReplayGuard()), {
+    ok: true,
+    plaintext: message,
+  });
+  // The same refusals, for the same reasons.
+  const guard = new ReplayGuard();
+  const other = importSealKey(key(7));
+  const cases: [Uint8Array, number, string][] = [
+    [sealed.subarray(0, 36), 7_000, "truncated"],
+    [Uint8Array.of(2, ...sealed.subarray(1)), 7_000, "version"],
+    [sealed, 7_000, "ok"],
+    [sealed, 7_000, "replayed"],
+    [sealDatagram(raw, message, 0), 70_000, "expired"],
+  ];
+  for (const [bytes, now, expected] of cases) {
+    const result = await openDatagramAsync([other, Promise.resolve(web)], bytes, now, guard);
+    equal(result.ok ? "ok" : result.reason, expected);
+  }
+  equal(
+    (await openDatagramAsync([other], sealed, 7_000, new ReplayGuard())).ok,
+    false,
+  );
 });

@@ -14,6 +14,9 @@ import type { SocketAddress } from "../../lib/core/socket_address.ts";
 import { NodeUdpTransport } from "../../lib/runtime/node_udp_transport.ts";
 import type { Socket, Transport } from "../../lib/runtime/transport.ts";
 import { UdpTransport } from "../../lib/runtime/udp_transport.ts";
+import { installCodec } from "../../lib/runtime/_datagram_codec.ts";
+import { SEAL_OVERHEAD_BYTES, sealDatagram } from "../../lib/runtime/_datagram_seal.ts";
+import { Keyring } from "../../lib/runtime/_keyring.ts";
 import { RecordingLogger, settlesWithin, withTimeout } from "../_deadline.ts";
 
 /** Sends raw bytes to a socket, from an address of its own. */
@@ -183,6 +186,51 @@ function registerContract(fixture: TransportFixture): void {
     await using socket = await transport.open(LOOPBACK);
     await socket.send(nobody, syn());
     await socket.send(nobody, syn());
+  });
+
+  test("with a keyring, datagrams travel sealed and foreign ones are dropped and counted", async (transport) => {
+    await using a = await transport.open(LOOPBACK);
+    await using b = await transport.open(LOOPBACK);
+    const key = new Uint8Array(32).fill(3);
+    const sealing = new Keyring({ keys: [key] }, () => Date.now());
+    const opening = new Keyring({ keys: [key] }, () => Date.now());
+    installCodec(a, sealing);
+    installCodec(b, opening);
+    const plainBytes = encodeMessage(syn()).length;
+    await a.send(b.localAddr, syn());
+    const [from, received] = await receive(b, "sealed message");
+    deepStrictEqual(from, a.localAddr);
+    deepStrictEqual(encodeMessage(received), encodeMessage(syn()));
+    // Byte counts are what the wire carried: the sealed datagram.
+    equal(a.metrics.bytesSent, plainBytes + SEAL_OVERHEAD_BYTES);
+    equal(b.metrics.bytesReceived, plainBytes + SEAL_OVERHEAD_BYTES);
+    // Plaintext, another key and a replay are dropped before any decoding.
+    await using raw = await fixture.rawSender(transport);
+    await raw.sendBytes(b.localAddr, encodeMessage(syn()));
+    await raw.sendBytes(
+      b.localAddr,
+      sealDatagram(new Uint8Array(32).fill(4), encodeMessage(syn()), Date.now()),
+    );
+    const replay = sealDatagram(key, encodeMessage(syn("replayed")), Date.now());
+    await raw.sendBytes(b.localAddr, replay);
+    await raw.sendBytes(b.localAddr, replay);
+    // From the same sender, so that it arrives after the others.
+    await raw.sendBytes(b.localAddr, sealDatagram(key, encodeMessage(syn("last")), Date.now()));
+    const kinds: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const [, message] = await receive(b, `message ${i}`);
+      kinds.push(message.type === "syn" ? message.clusterId : message.type);
+    }
+    deepStrictEqual(kinds, ["replayed", "last"]);
+    equal(b.metrics.datagramsDropped, 3);
+    deepStrictEqual(opening.failures(), {
+      truncated: 0,
+      version: 0,
+      authentication: 1,
+      expired: 0,
+      replayed: 1,
+      plaintextRefused: 1,
+    });
   });
 
   test("a datagram of exactly 65,507 bytes arrives whole", async (transport) => {
