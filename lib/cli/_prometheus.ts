@@ -139,6 +139,14 @@ export function renderMetrics(source: MetricsSource): string {
       {},
       socket.sendErrors,
     ]]);
+    if (socket.kernelDrops !== undefined) {
+      out.add(
+        "chitchat_kernel_drops_total",
+        "counter",
+        "Datagrams the kernel dropped, the socket's receive buffer full (Linux).",
+        [[{}, socket.kernelDrops]],
+      );
+    }
   }
   if (source.decryptFailures !== undefined) {
     const f = source.decryptFailures;

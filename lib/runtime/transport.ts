@@ -36,6 +36,12 @@ export interface SocketMetrics {
   readonly datagramsDropped: number;
   /** Sends that failed with a transient error (swallowed). */
   readonly sendErrors: number;
+  /**
+   * Datagrams the kernel dropped before anyone read them, its receive
+   * buffer full (a flood, or a node too busy to keep up), where the
+   * platform tells: UDP sockets on Linux. Absent elsewhere.
+   */
+  readonly kernelDrops?: number;
 }
 
 /**

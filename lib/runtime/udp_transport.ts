@@ -15,6 +15,7 @@ import {
   EventLoopTurns,
   receiveUntilClosed,
 } from "./_socket_common.ts";
+import { kernelUdpDrops } from "./_kernel_udp_drops.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
@@ -174,7 +175,8 @@ class UdpSocket implements CodecSocket {
   }
 
   get metrics(): SocketMetrics {
-    return { ...this.#metrics };
+    const kernelDrops = kernelUdpDrops(this.localAddr);
+    return kernelDrops === undefined ? { ...this.#metrics } : { ...this.#metrics, kernelDrops };
   }
 
   [useCodec](codec: DatagramCodec): void {
