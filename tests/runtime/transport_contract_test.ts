@@ -169,7 +169,10 @@ function registerContract(fixture: TransportFixture): void {
     await a.send(b.localAddr, syn());
     await receive(b, "first message");
     await receive(b, "second message");
-    deepStrictEqual(a.metrics, {
+    // The kernel's drop count, where a socket reports one, is its own.
+    const { kernelDrops, ...counted } = a.metrics;
+    assert(kernelDrops === undefined || kernelDrops === 0);
+    deepStrictEqual(counted, {
       messagesSent: 2,
       bytesSent: 2 * bytes,
       messagesReceived: 0,
