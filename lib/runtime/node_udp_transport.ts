@@ -16,6 +16,7 @@ import {
   runtimeError,
   type RuntimeErrorName,
 } from "./_socket_common.ts";
+import { FairDatagramQueue } from "./_fair_datagram_queue.ts";
 import { kernelUdpDrops } from "./_kernel_udp_drops.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
@@ -45,7 +46,9 @@ import type { Socket, SocketMetrics, Transport } from "./transport.ts";
  * `node:dgram` reads datagrams as fast as they come, so the socket keeps
  * up to `receiveQueueBytes` (8 MiB) of them waiting for `receive()`;
  * beyond that, new ones are dropped (counted in `datagramsDropped`, with
- * one warning per overflow), as a full kernel buffer would. It asks the
+ * one warning per overflow), as a full kernel buffer would. One sender may
+ * hold an eighth of the queue at most, and senders are served in turn, so a
+ * flood from one address neither crowds out nor delays the other peers. It asks the
  * kernel for a 4 MiB receive buffer (capped by `net.core.rmem_max` on
  * Linux; Deno's `node:dgram` keeps the system default) so bursts survive a
  * busy event loop.
@@ -133,6 +136,8 @@ const RECEIVE_BUFFER_REQUEST_BYTES = 4 * 1024 * 1024;
 const DEFAULT_RECEIVE_QUEUE_BYTES = 8 * 1024 * 1024;
 const QUEUE_ENTRY_OVERHEAD_BYTES = 128;
 const MIN_RECEIVE_QUEUE_BYTES = MAX_DATAGRAM_BYTES + 1 + QUEUE_ENTRY_OVERHEAD_BYTES;
+/** One sender may hold this fraction of the queue (at least one full datagram). */
+const SENDER_QUEUE_SHARE = 8;
 
 function bind(dgram: DgramSocket, addr: SocketAddress): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -200,8 +205,7 @@ class NodeUdpSocket implements CodecSocket {
     datagramsDropped: 0,
     sendErrors: 0,
   };
-  readonly #queue: { readonly from: SocketAddress; readonly bytes: Uint8Array }[] = [];
-  #queuedBytes = 0;
+  readonly #queue: FairDatagramQueue;
   #overflowing = false;
   readonly #waiters: Waiter[] = [];
   #closed = false;
@@ -220,6 +224,11 @@ class NodeUdpSocket implements CodecSocket {
     this.#logger = logger;
     this.#drops = new DropLog(logger, () => performance.now());
     this.#maxQueuedBytes = maxQueuedBytes;
+    this.#queue = new FairDatagramQueue(
+      maxQueuedBytes,
+      Math.max(Math.floor(maxQueuedBytes / SENDER_QUEUE_SHARE), MIN_RECEIVE_QUEUE_BYTES),
+      QUEUE_ENTRY_OVERHEAD_BYTES,
+    );
     const addr = dgram.address();
     this.localAddr = Object.freeze(
       canonicalSocketAddress({ hostname: addr.address, port: addr.port }),
@@ -240,19 +249,6 @@ class NodeUdpSocket implements CodecSocket {
   #onDatagram(data: Uint8Array, rinfo: RemoteInfo): void {
     if (this.#closed) return;
     this.#consecutiveErrors = 0;
-    const charge = data.length + QUEUE_ENTRY_OVERHEAD_BYTES;
-    if (this.#queuedBytes + charge > this.#maxQueuedBytes) {
-      this.#metrics.datagramsDropped++;
-      if (!this.#overflowing) {
-        this.#overflowing = true;
-        this.#logger.warn("Dropping datagrams: the receive queue is full", {
-          queuedBytes: this.#queuedBytes,
-          limitBytes: this.#maxQueuedBytes,
-        });
-      }
-      return;
-    }
-    this.#overflowing = false;
     // Decoded messages may keep views of their bytes: a datagram sharing a
     // larger buffer (Deno's node:dgram reuses 64 KiB ones) is copied, so it
     // pins only itself.
@@ -260,8 +256,21 @@ class NodeUdpSocket implements CodecSocket {
       ? new Uint8Array(data.buffer, 0, data.length)
       : new Uint8Array(data);
     const from = canonicalSocketAddress({ hostname: rinfo.address, port: rinfo.port });
-    this.#queue.push({ from, bytes });
-    this.#queuedBytes += charge;
+    const refused = this.#queue.push(formatSocketAddress(from), { from, bytes });
+    if (refused !== undefined) {
+      this.#metrics.datagramsDropped++;
+      if (!this.#overflowing) {
+        this.#overflowing = true;
+        this.#logger.warn("Dropping datagrams: the receive queue is full", {
+          reason: refused,
+          sender: formatSocketAddress(from),
+          queuedBytes: this.#queue.bytes,
+          limitBytes: this.#maxQueuedBytes,
+        });
+      }
+      return;
+    }
+    this.#overflowing = false;
     this.#deliver();
   }
 
@@ -292,7 +301,6 @@ class NodeUdpSocket implements CodecSocket {
   #deliver(): void {
     while (this.#opening === undefined && this.#waiters.length > 0 && this.#queue.length > 0) {
       const { from, bytes } = this.#queue.shift()!;
-      this.#queuedBytes -= bytes.length + QUEUE_ENTRY_OVERHEAD_BYTES;
       const decoded = this.#codec.decodeAsync(bytes, MAX_DATAGRAM_BYTES);
       if (!(decoded instanceof Promise)) {
         this.#hand(from, bytes, decoded);
@@ -394,8 +402,7 @@ class NodeUdpSocket implements CodecSocket {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
     this.#drops.flush();
-    this.#queue.length = 0;
-    this.#queuedBytes = 0;
+    this.#queue.clear();
     const error = closedError(this.localAddr);
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
     for (const abandon of this.#pendingSends) abandon();

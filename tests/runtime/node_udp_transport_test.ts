@@ -3,7 +3,7 @@
 // transport_contract_test.ts): swallowed send errors and the bounded
 // receive queue.
 
-import { equal, rejects, throws } from "node:assert/strict";
+import { deepStrictEqual, equal, rejects, throws } from "node:assert/strict";
 import { Digest } from "../../lib/core/digest.ts";
 import { encodeMessage } from "../../lib/core/message_codec.ts";
 import { NodeUdpTransport } from "../../lib/runtime/node_udp_transport.ts";
@@ -91,4 +91,32 @@ Deno.test("NodeUdpTransport drops what overflows the receive queue, says so once
     entry.message === "Dropping datagrams: the receive queue is full"
   );
   equal(overflowWarnings.length, 1);
+});
+
+Deno.test("NodeUdpTransport's queue keeps room for other senders and serves them in turn", async () => {
+  const logger = new RecordingLogger();
+  // One sender may hold an eighth of the queue, here 65,636 bytes: 58
+  // datagrams of 1,000 bytes. The 70 sent fit the kernel's default buffer.
+  const transport = new NodeUdpTransport({ logger, receiveQueueBytes: 8 * 65_636 });
+  await using receiver = await transport.open(LOOPBACK);
+  await using flood = await transport.open(LOOPBACK);
+  await using honest = await transport.open(LOOPBACK);
+  const message = { type: "syn", clusterId: "f".repeat(1_000 - 8), digest: Digest.empty } as const;
+  for (let i = 0; i < 70; i++) await flood.send(receiver.localAddr, message);
+  await pollUntil(() => receiver.metrics.datagramsDropped === 12, {
+    timeoutMs: 2_000,
+    label: "the flood's datagrams past its share dropped",
+  });
+  const hello = { type: "syn", clusterId: "honest", digest: Digest.empty } as const;
+  await honest.send(receiver.localAddr, hello);
+  await honest.send(receiver.localAddr, hello);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The honest sender waits behind one of the flood's datagrams, not all.
+  const order: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const [from] = await withTimeout(receiver.receive(), 2_000, `datagram ${i}`);
+    order.push(from.port === honest.localAddr.port ? "honest" : "flood");
+  }
+  deepStrictEqual(order, ["flood", "honest", "flood", "honest"]);
+  equal(receiver.metrics.datagramsDropped, 12);
 });
