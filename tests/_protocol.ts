@@ -61,6 +61,19 @@ export function handshake(a: Chitchat, b: Chitchat): void {
   b.processMessage(wire(ack));
 }
 
+/**
+ * One 100 ms round seen from `observer`: every peer beats and shakes hands
+ * with it, then the observer updates liveness.
+ */
+export function observedRound(clock: ManualClock, observer: Chitchat, ...peers: Chitchat[]): void {
+  clock.advance(100);
+  for (const peer of peers) {
+    peer.updateSelfHeartbeat();
+    handshake(observer, peer);
+  }
+  observer.updateNodesLiveness();
+}
+
 /** Key-values (tombstones included) of `id` as `node` knows them. */
 export function knownKeyValues(node: Chitchat, id: ChitchatId): [string, string, number, string][] {
   const state = node.nodeState(id);

@@ -4,7 +4,6 @@
 
 import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import {
-  type Chitchat,
   ClusterState,
   decodeMessage,
   Delta,
@@ -15,7 +14,7 @@ import {
 import { deltaInternals } from "../../lib/core/delta.ts";
 import { ByteReader } from "../../lib/core/wire/_binary.ts";
 import { readBlockStream } from "../../lib/core/wire/_block_stream.ts";
-import { handshake, ManualClock, testId, testNode } from "../_protocol.ts";
+import { handshake, ManualClock, observedRound, testId, testNode } from "../_protocol.ts";
 import { fromHex, loadVectors, plainDelta, toDelta, toHex } from "../_vectors.ts";
 
 const GRACE_MS = 10_000;
@@ -24,16 +23,6 @@ const LEAVING_KEY = "__chitchat:leaving";
 
 const names = (ids: { nodeId: string; generationId: bigint }[]) =>
   ids.map((id) => `${id.nodeId}@${id.generationId}`).sort();
-
-/** One round on `observer`: every peer beats and shakes hands with it, then liveness. */
-function round(clock: ManualClock, observer: Chitchat, ...peers: Chitchat[]): void {
-  clock.advance(100);
-  for (const peer of peers) {
-    peer.updateSelfHeartbeat();
-    handshake(observer, peer);
-  }
-  observer.updateNodesLiveness();
-}
 
 async function drain(events: AsyncIterableIterator<MembershipEvent>, controller: AbortController) {
   controller.abort();
@@ -100,7 +89,7 @@ Deno.test("a peer that receives the mark lists the node as left at once: not liv
   const b = testNode(2, clock, FAST);
   const controller = new AbortController();
   const events = a.membershipEvents({ signal: controller.signal });
-  for (let i = 0; i < 10; i++) round(clock, a, b);
+  for (let i = 0; i < 10; i++) observedRound(clock, a, b);
   deepStrictEqual(names(a.liveNodes()), ["node-1@1", "node-2@1"]);
   const snapshots: number[] = [];
   using _watch = a.watchLiveNodes((nodes) => snapshots.push(nodes.length));
@@ -129,8 +118,8 @@ Deno.test("a departed node is collected after the grace period, and stale gossip
   const a = testNode(1, clock, FAST);
   const b = testNode(2, clock, FAST);
   const c = testNode(3, clock, FAST);
-  for (let i = 0; i < 10; i++) round(clock, a, b, c);
-  for (let i = 0; i < 10; i++) round(clock, c, b);
+  for (let i = 0; i < 10; i++) observedRound(clock, a, b, c);
+  for (let i = 0; i < 10; i++) observedRound(clock, c, b);
   b.leave();
   handshake(a, b);
   const controller = new AbortController();
@@ -158,7 +147,7 @@ Deno.test("the mark reaches nodes that never talked to the departing one", () =>
   const b = testNode(2, clock, FAST);
   const c = testNode(3, clock, FAST);
   for (let i = 0; i < 10; i++) {
-    round(clock, a, b);
+    observedRound(clock, a, b);
     c.updateSelfHeartbeat();
     handshake(a, c);
     handshake(c, a);
@@ -176,13 +165,13 @@ Deno.test("a restart with a new generation is live while the old generation stay
   const clock = new ManualClock();
   const a = testNode(1, clock, FAST);
   const old = testNode(2, clock, FAST);
-  for (let i = 0; i < 10; i++) round(clock, a, old);
+  for (let i = 0; i < 10; i++) observedRound(clock, a, old);
   old.leave();
   handshake(a, old);
   const controller = new AbortController();
   const events = a.membershipEvents({ signal: controller.signal });
   const reborn = testNode(2, clock, { ...FAST, chitchatId: testId(2, 2n) });
-  for (let i = 0; i < 10; i++) round(clock, a, reborn);
+  for (let i = 0; i < 10; i++) observedRound(clock, a, reborn);
   deepStrictEqual(names(a.liveNodes()), ["node-1@1", "node-2@2"]);
   deepStrictEqual(names(a.leftNodes()), ["node-2@1"]);
   deepStrictEqual(a.deadNodes(), []);
@@ -194,7 +183,7 @@ Deno.test("a node that left and comes back with the same generation clears its m
   const a = testNode(1, clock, FAST);
   const before = testNode(2, clock, FAST);
   before.selfNodeState().set("role", "indexer");
-  for (let i = 0; i < 10; i++) round(clock, a, before);
+  for (let i = 0; i < 10; i++) observedRound(clock, a, before);
   const markVersion = before.leave();
   handshake(a, before);
   deepStrictEqual(names(a.leftNodes()), ["node-2@1"]);
@@ -212,7 +201,7 @@ Deno.test("a node that left and comes back with the same generation clears its m
   equal(a.nodeState(again.chitchatId)?.get(LEAVING_KEY), undefined);
   // Heartbeats of the new process start low: a follows them once they keep rising.
   for (let i = 0; i < 80 && !names(a.liveNodes()).includes("node-2@1"); i++) {
-    round(clock, a, again);
+    observedRound(clock, a, again);
   }
   deepStrictEqual(names(a.liveNodes()), ["node-1@1", "node-2@1"]);
   deepStrictEqual(a.leftNodes(), []);
@@ -226,7 +215,7 @@ Deno.test("a mark that arrives while the runtime holds liveness convicts no one 
   const a = testNode(1, clock, FAST);
   const b = testNode(2, clock, FAST);
   const c = testNode(3, clock, FAST);
-  for (let i = 0; i < 10; i++) round(clock, a, b, c);
+  for (let i = 0; i < 10; i++) observedRound(clock, a, b, c);
   // c goes silent for long enough to be dead, but no liveness pass runs
   // (the runtime's pause guard holds them); b's mark arrives meanwhile.
   clock.advance(3_000);
@@ -303,7 +292,7 @@ Deno.test("a node of ours moves a peer to the left set when the mark comes in a 
   const observer = testNode(2, clock, FAST);
   // The vector's node-10001 (generation 0) as a live Rust peer.
   const rustPeer = testNode(10001, clock, { ...FAST, chitchatId: testId(10001, 0n) });
-  for (let i = 0; i < 10; i++) round(clock, observer, rustPeer);
+  for (let i = 0; i < 10; i++) observedRound(clock, observer, rustPeer);
   ok(names(observer.liveNodes()).includes("node-10001@0"));
   const state = observer.nodeState(rustPeer.chitchatId)!;
   // Its next write is the mark, as a Rust node would gossip any new key.
@@ -324,7 +313,7 @@ Deno.test("a forged mark is undone by the next exchange with the node it names",
   const clock = new ManualClock();
   const a = testNode(1, clock, FAST);
   const b = testNode(2, clock, FAST);
-  for (let i = 0; i < 10; i++) round(clock, a, b);
+  for (let i = 0; i < 10; i++) observedRound(clock, a, b);
   const held = a.nodeState(b.chitchatId)!;
   const forged = new Delta([{
     chitchatId: b.chitchatId,
@@ -336,10 +325,10 @@ Deno.test("a forged mark is undone by the next exchange with the node it names",
   a.processMessage(decodeMessage(encodeMessage({ type: "ack", delta: forged })));
   deepStrictEqual(names(a.leftNodes()), ["node-2@1"]);
   // b sees a hold a version of b above its own: it moves past it with a tombstone of the mark.
-  round(clock, a, b);
+  observedRound(clock, a, b);
   equal(b.metrics().ownVersionCatchUps, 1);
   equal(a.nodeState(b.chitchatId)?.get(LEAVING_KEY), undefined);
-  for (let i = 0; i < 5; i++) round(clock, a, b);
+  for (let i = 0; i < 5; i++) observedRound(clock, a, b);
   deepStrictEqual(a.leftNodes(), []);
   deepStrictEqual(names(a.liveNodes()), ["node-1@1", "node-2@1"]);
 });

@@ -1,8 +1,8 @@
 // Copyright the chitchat for Deno authors. MIT license.
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import type { Chitchat, MembershipEvent } from "../../mod.ts";
-import { handshake, ManualClock, testId, testNode } from "../_protocol.ts";
+import type { MembershipEvent } from "../../mod.ts";
+import { ManualClock, observedRound, testId, testNode } from "../_protocol.ts";
 
 const FAST = { failureDetector: { initialIntervalMs: 100, deadNodeGracePeriodMs: 10_000 } };
 
@@ -15,25 +15,16 @@ async function drain(events: AsyncIterableIterator<MembershipEvent>, controller:
   return seen;
 }
 
-function round(clock: ManualClock, observer: Chitchat, ...peers: Chitchat[]): void {
-  clock.advance(100);
-  for (const peer of peers) {
-    peer.updateSelfHeartbeat();
-    handshake(observer, peer);
-  }
-  observer.updateNodesLiveness();
-}
-
 Deno.test("membershipEvents() reports joined, dead, revived and removed, in order", async () => {
   const clock = new ManualClock();
   const a = testNode(1, clock, FAST);
   const b = testNode(2, clock, FAST);
   const controller = new AbortController();
   const events = a.membershipEvents({ signal: controller.signal });
-  for (let i = 0; i < 10; i++) round(clock, a, b);
+  for (let i = 0; i < 10; i++) observedRound(clock, a, b);
   clock.advance(3_000); // b is silent
   a.updateNodesLiveness();
-  for (let i = 0; i < 10; i++) round(clock, a, b); // b is back
+  for (let i = 0; i < 10; i++) observedRound(clock, a, b); // b is back
   clock.advance(3_000);
   a.updateNodesLiveness();
   clock.advance(10_000); // past the dead-node grace period
@@ -53,9 +44,9 @@ Deno.test("membershipEvents() reports a newer generation of a node id as restart
   const old = testNode(2, clock, FAST);
   const controller = new AbortController();
   const events = a.membershipEvents({ signal: controller.signal });
-  for (let i = 0; i < 10; i++) round(clock, a, old);
+  for (let i = 0; i < 10; i++) observedRound(clock, a, old);
   const restarted = testNode(2, clock, { ...FAST, chitchatId: testId(2, 2n) });
-  for (let i = 0; i < 10; i++) round(clock, a, restarted);
+  for (let i = 0; i < 10; i++) observedRound(clock, a, restarted);
   const seen = await drain(events, controller);
   deepStrictEqual(seen.slice(0, 2), ["joined node-2@1", "restarted node-2@2"]);
   ok(seen.includes("joined node-2@2"));
@@ -69,7 +60,7 @@ Deno.test("membershipEvents() ends on abort and on break, and an aborted signal 
   equal((await aborted.next()).done, true);
   const events = a.membershipEvents();
   const b = testNode(2, clock, FAST);
-  for (let i = 0; i < 10; i++) round(clock, a, b);
+  for (let i = 0; i < 10; i++) observedRound(clock, a, b);
   for await (const event of events) {
     equal(event.type, "joined");
     break;
