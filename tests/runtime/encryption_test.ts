@@ -327,6 +327,18 @@ async function writeRound(env: ClusterEnv, nodes: readonly ChitchatHandle[], ste
   await env.sleep(1_000);
 }
 
+/** Every node holds every node's writes of steps `0..steps - 1`, and refused nothing. */
+function everyWriteEverywhere(nodes: readonly ChitchatHandle[], steps: number): void {
+  for (const node of nodes) {
+    for (let s = 0; s < steps; s++) {
+      for (const owner of nodes) {
+        equal(node.chitchat.nodeState(owner.chitchatId)?.get(`write-${s}`), `${s}`);
+      }
+    }
+    deepStrictEqual(node.metrics().decryptFailures, ZERO_FAILURES);
+  }
+}
+
 Deno.test("a live 5-node cluster migrates from plaintext to encrypted without losing a write or a node (channel)", async () => {
   const env = channelEnv();
   await using cluster = new TestCluster(env);
@@ -349,14 +361,7 @@ Deno.test("a live 5-node cluster migrates from plaintext to encrypted without lo
   }
   await env.waitUntil(() => converged(nodes), "encrypted convergence", 30_000);
   deepStrictEqual(deaths, []);
-  for (const node of nodes) {
-    for (let s = 0; s < step; s++) {
-      for (const owner of nodes) {
-        equal(node.chitchat.nodeState(owner.chitchatId)?.get(`write-${s}`), `${s}`);
-      }
-    }
-    deepStrictEqual(node.metrics().decryptFailures, ZERO_FAILURES);
-  }
+  everyWriteEverywhere(nodes, step);
   // Sealed for good: plaintext is now refused.
   env.channel!.injectDatagram({ hostname: "10.9.9.9", port: 1 }, nodes[0].localAddr, syn());
   await env.sleep(10);
@@ -386,14 +391,7 @@ Deno.test("a key rotation (add, use, remove) on a live cluster loses no write an
   }
   await env.waitUntil(() => converged(nodes), "rotated convergence", 30_000);
   deepStrictEqual(deaths, []);
-  for (const node of nodes) {
-    for (let s = 0; s < step; s++) {
-      for (const owner of nodes) {
-        equal(node.chitchat.nodeState(owner.chitchatId)?.get(`write-${s}`), `${s}`);
-      }
-    }
-    deepStrictEqual(node.metrics().decryptFailures, ZERO_FAILURES);
-  }
+  everyWriteEverywhere(nodes, step);
   // The old key no longer opens anything.
   const old = sealDatagram(KEY_A, syn(), env.scheduler.now());
   env.channel!.injectDatagram({ hostname: "10.9.9.9", port: 1 }, nodes[0].localAddr, old);
