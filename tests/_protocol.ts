@@ -2,6 +2,7 @@
 // Test helpers for the protocol state machine: a hand-driven clock and a
 // handshake that goes through the wire codec.
 
+import type { Logger } from "../lib/core/logger.ts";
 import {
   Chitchat,
   type ChitchatConfig,
@@ -35,6 +36,7 @@ export function testNode(
   port: number,
   clock: Clock,
   config: Partial<ChitchatConfig> = {},
+  logger?: Logger,
 ): Chitchat {
   return new Chitchat(
     {
@@ -43,7 +45,7 @@ export function testNode(
       failureDetector: { initialIntervalMs: 1_000 },
       ...config,
     },
-    { clock, random: seededRandom(port) },
+    { clock, random: seededRandom(port), logger },
   );
 }
 

@@ -113,28 +113,41 @@ export class HttpGuard {
 
   constructor(options: HttpGuardOptions) {
     this.#options = options;
-    const limit = openFilesLimit();
-    const affordable = limit === undefined
-      ? Infinity
-      : Math.max(1, Math.floor((limit - RESERVED_DESCRIPTORS) / DESCRIPTORS_PER_CONNECTION));
-    this.maxConnections = Math.min(options.maxConnections, affordable);
+    this.maxConnections = HttpGuard.affordableConnections(options.maxConnections);
     this.#ceiling = this.maxConnections;
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
     this.addr = this.#listener.addr;
     this.#acceptLoop = this.#accept();
   }
 
+  /** The cap a guard asked for `requested` connections will hold: at most what the descriptor limit allows. */
+  static affordableConnections(requested: number): number {
+    const limit = openFilesLimit();
+    const affordable = limit === undefined
+      ? Infinity
+      : Math.max(1, Math.floor((limit - RESERVED_DESCRIPTORS) / DESCRIPTORS_PER_CONNECTION));
+    return Math.min(requested, affordable);
+  }
+
   get metrics(): HttpGuardMetrics {
     return { ...this.#metrics, open: this.#closers.size };
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops accepting, then closes every connection: after `graceMs` at most
+   * for those still relaying (a server that shut down has closed its side;
+   * its last bytes may still be on their way to the client).
+   */
+  async close(graceMs = 0): Promise<void> {
     if (this.#closing) return await this.#acceptLoop;
     this.#closing = true;
     this.#listener.close();
     if (this.#backoff !== undefined) {
       clearTimeout(this.#backoff.timer);
       this.#backoff.resolve();
+    }
+    if (graceMs > 0 && this.#connections.size > 0) {
+      await settleWithin(Promise.all(this.#connections), graceMs);
     }
     for (const close of this.#closers) close();
     await this.#acceptLoop;
@@ -254,6 +267,17 @@ export class HttpGuard {
     } finally {
       close();
     }
+  }
+}
+
+/** Waits for `promise` to settle, or `ms`, whichever comes first; clears its timer. */
+export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  try {
+    await Promise.race([promise.catch(() => {}), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -7,6 +7,8 @@ import { chitchatInternals } from "../core/chitchat.ts";
 import { nodeStateInternals } from "../core/node_state.ts";
 import type { SocketMetrics } from "../runtime/transport.ts";
 import type { ChitchatHandleMetrics } from "../runtime/chitchat_handle.ts";
+import type { ChitchatMessage } from "../core/message.ts";
+import type { EventFeedMetrics } from "./_event_feed.ts";
 
 /** The content type of the exposition format. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -47,7 +49,17 @@ export interface MetricsSource {
   readonly socket?: SocketMetrics;
   readonly gossipRounds?: number;
   readonly decryptFailures?: ChitchatHandleMetrics["decryptFailures"];
+  readonly messagesSentByType?: Readonly<Record<ChitchatMessage["type"], number>>;
+  readonly eventStreams?: EventFeedMetrics;
 }
+
+/** The `type` label of a message: the reference's names, in snake case. */
+const TYPE_LABELS: Readonly<Record<ChitchatMessage["type"], string>> = {
+  syn: "syn",
+  synAck: "syn_ack",
+  ack: "ack",
+  badCluster: "bad_cluster",
+};
 
 /**
  * Renders the metrics of one node.
@@ -60,11 +72,23 @@ export function renderMetrics(source: MetricsSource): string {
   const m = chitchat.metrics();
   const out = new Exposition();
   out.add("chitchat_messages_received_total", "counter", "Messages processed, by type.", [
-    [{ type: "syn" }, m.synReceived],
-    [{ type: "synAck" }, m.synAckReceived],
-    [{ type: "ack" }, m.ackReceived],
-    [{ type: "badCluster" }, m.badClusterReceived],
+    [{ type: TYPE_LABELS.syn }, m.synReceived],
+    [{ type: TYPE_LABELS.synAck }, m.synAckReceived],
+    [{ type: TYPE_LABELS.ack }, m.ackReceived],
+    [{ type: TYPE_LABELS.badCluster }, m.badClusterReceived],
   ]);
+  if (source.messagesSentByType !== undefined) {
+    const sent = source.messagesSentByType;
+    out.add(
+      "chitchat_messages_sent_total",
+      "counter",
+      "Messages handed to the socket, by type.",
+      Object.entries(TYPE_LABELS).map(([type, label]) => [
+        { type: label },
+        sent[type as ChitchatMessage["type"]],
+      ]),
+    );
+  }
   out.add(
     "chitchat_bad_cluster_sent_total",
     "counter",
@@ -123,18 +147,20 @@ export function renderMetrics(source: MetricsSource): string {
     ]]);
   }
   if (socket !== undefined) {
-    out.add("chitchat_messages_sent_total", "counter", "Messages sent.", [[
-      {},
-      socket.messagesSent,
-    ]]);
     out.add("chitchat_bytes_sent_total", "counter", "Bytes sent.", [[{}, socket.bytesSent]]);
     out.add("chitchat_bytes_received_total", "counter", "Bytes of the messages received.", [[
       {},
       socket.bytesReceived,
     ]]);
-    out.add("chitchat_datagrams_dropped_total", "counter", "Datagrams dropped, by reason.", [
-      [{ reason: "undecodable" }, socket.datagramsDropped],
-    ]);
+    out.add(
+      "chitchat_datagrams_dropped_total",
+      "counter",
+      "Datagrams dropped on receipt, by reason.",
+      Object.entries(socket.datagramsDroppedByReason).map(([reason, count]) => [
+        { reason },
+        count,
+      ]),
+    );
     out.add("chitchat_send_errors_total", "counter", "Sends that failed and were swallowed.", [[
       {},
       socket.sendErrors,
@@ -161,6 +187,23 @@ export function renderMetrics(source: MetricsSource): string {
         [{ reason: "expired" }, f.expired],
         [{ reason: "replayed" }, f.replayed],
         [{ reason: "plaintext_refused" }, f.plaintextRefused],
+      ],
+    );
+  }
+  const streams = source.eventStreams;
+  if (streams !== undefined) {
+    out.add("chitchat_http_event_streams_open", "gauge", "Open GET /events streams.", [[
+      {},
+      streams.open,
+    ]]);
+    out.add(
+      "chitchat_http_event_streams_total",
+      "counter",
+      "GET /events requests, by outcome.",
+      [
+        [{ result: "opened" }, streams.opened],
+        [{ result: "refused" }, streams.refused],
+        [{ result: "dropped_slow" }, streams.dropped],
       ],
     );
   }

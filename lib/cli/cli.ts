@@ -46,9 +46,10 @@ import {
   type FailureDetectorConfig,
 } from "../core/failure_detector.ts";
 import { createHttpHandler } from "./http_api.ts";
-import { HttpGuard } from "./_http_guard.ts";
+import { HttpGuard, settleWithin } from "./_http_guard.ts";
 import { CLIENT_COMMANDS, parseClientCommand, runClientCommand } from "./_client_commands.ts";
 import type { Logger, LogLevel } from "../core/logger.ts";
+import type { MembershipEvent } from "../core/membership_event.ts";
 
 type LogFields = Parameters<Logger["info"]>[1];
 import { NodeState } from "../core/node_state.ts";
@@ -116,6 +117,8 @@ HTTP API (HEAD wherever GET):
   DELETE /kv/<key>            delete <key> (?afterTtl=1: after the grace period)
   GET /metrics                Prometheus text format 0.0.4
   GET /health                 200 once gossip was exchanged (or without seeds), 503 before
+  GET /ui                     a live cluster page (open it in a browser)
+  GET /events                 Server-Sent Events: members, membership events, key changes
 
 SIGINT or SIGTERM makes the node leave the cluster (peers list it as left at once; the
 wait for their acknowledgement is at most 2 gossip intervals), then stop; the exit code is
@@ -667,8 +670,28 @@ async function runNode(
 
     let server: Deno.HttpServer<Deno.NetAddr> | undefined;
     let guard: HttpGuard | undefined;
+    // Ends the event streams first: the server's shutdown waits for open responses.
+    const streams = new AbortController();
     if (config.httpAddr !== undefined) {
       try {
+        const handler = createHttpHandler(handle, {
+          standalone: config.seedNodes.length === 0,
+          signal: streams.signal,
+          // An event stream holds a guarded connection for as long as the
+          // page is open: half the cap at most, so requests still get in.
+          maxEventStreams: Math.max(
+            1,
+            Math.min(
+              64,
+              Math.floor(HttpGuard.affordableConnections(config.httpMaxConnections) / 2),
+            ),
+          ),
+          // Keep-alives well inside the guard's idle timeout.
+          eventPingIntervalMs: Math.max(
+            1,
+            Math.min(15_000, Math.floor(config.httpIdleTimeoutMs / 3)),
+          ),
+        });
         // Only the guard connects here: it caps connections, times out idle
         // ones and survives accept failures, which Deno.serve alone does not.
         server = Deno.serve({
@@ -680,7 +703,7 @@ async function runNode(
             stderr(`chitchat: HTTP request failed: ${describeError(error)}`);
             return Response.json({ error: "Internal error" }, { status: 500 });
           },
-        }, createHttpHandler(handle, { standalone: config.seedNodes.length === 0 }));
+        }, handler);
         let acceptErrorLogged = false;
         guard = new HttpGuard({
           hostname: config.httpAddr.hostname,
@@ -722,9 +745,11 @@ async function runNode(
     }
     const advertised = id.gossipAdvertiseAddr.hostname;
     if (advertised === "0.0.0.0" || advertised === "::") {
-      stderr(
-        `chitchat: warning: advertising the unspecified address ${advertised}: peers cannot reach ` +
-          `it; pass --public-addr HOST:PORT`,
+      // A log line, so --log-format json keeps one object a line.
+      logger.warn(
+        `Advertising the unspecified address ${advertised}: peers cannot reach it; ` +
+          "pass --public-addr HOST:PORT",
+        { address: formatSocketAddress(id.gossipAdvertiseAddr) },
       );
     }
 
@@ -742,10 +767,12 @@ async function runNode(
       stdout(`chitchat: live nodes (${nodes.length}): ${line}`);
     });
 
-    // Departures are news of their own: the live line only shows who is gone.
+    // Every membership change is an info line; departures are news of
+    // their own on stdout too: the live line only shows who is gone.
     const events = handle.membershipEvents();
     const reportingLeaves = (async () => {
       for await (const event of events) {
+        logMembership(logger, event);
         if (event.type !== "left") continue;
         const node = event.node;
         stdout(
@@ -776,8 +803,15 @@ async function runNode(
     }
     await events.return?.();
     await reportingLeaves;
-    await guard?.close();
-    await server?.shutdown();
+    // Ended streams still have their last bytes to deliver: the server's
+    // graceful shutdown flushes them and the guard relays them, within a
+    // bound, before the guard cuts every connection (which also unblocks a
+    // client that stopped reading).
+    streams.abort();
+    const shutdown = server?.shutdown();
+    if (shutdown !== undefined) await settleWithin(shutdown, SHUTDOWN_FLUSH_MS);
+    await guard?.close(SHUTDOWN_FLUSH_MS);
+    await shutdown;
     if (outcome.kind === "terminated") {
       const why = outcome.error === undefined ? "" : `: ${describeError(outcome.error)}`;
       stderr(`chitchat: the node stopped unexpectedly${why}`);
@@ -831,6 +865,33 @@ function reloadKeysOnHangup(
   Deno.addSignalListener("SIGHUP", reload);
   return () => Deno.removeSignalListener("SIGHUP", reload);
 }
+
+/**
+ * What the log says of each membership event; `left` and `removed` are
+ * already logged by the state machine.
+ */
+const MEMBERSHIP_LOG_LINES: Readonly<Record<MembershipEvent["type"], string | undefined>> = {
+  joined: "A node joined",
+  dead: "A node is dead",
+  revived: "A dead node is live again",
+  restarted: "A node restarted with a new generation",
+  left: undefined,
+  removed: undefined,
+};
+
+/** Logs one membership event at info. */
+function logMembership(logger: Logger, event: MembershipEvent): void {
+  const message = MEMBERSHIP_LOG_LINES[event.type];
+  if (message === undefined) return;
+  logger.info(message, {
+    node: event.node.nodeId,
+    generation: event.node.generationId.toString(),
+    address: formatSocketAddress(event.node.gossipAdvertiseAddr),
+  });
+}
+
+/** How long a shutdown waits for HTTP responses to finish before cutting connections. */
+const SHUTDOWN_FLUSH_MS = 1_000;
 
 /** A promise of why the node must stop: the caller's signal, or SIGINT/SIGTERM. */
 function stopRequests(

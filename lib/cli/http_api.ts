@@ -16,10 +16,14 @@
  * - `DELETE /kv/<key>`: deletes `<key>` (`?afterTtl=1`: after the TTL);
  * - `GET /metrics`: counters and gauges in the Prometheus text format 0.0.4;
  * - `GET /health`: 200 once gossip was exchanged with a peer (or the node
- *   runs alone by configuration), 503 with the reason otherwise.
+ *   runs alone by configuration), 503 with the reason otherwise;
+ * - `GET /ui`: a live cluster page (one self-contained HTML document);
+ * - `GET /events`: Server-Sent Events: the state on connect, member rows
+ *   every second, membership events and key changes as they happen.
  *
  * `<key>` and `<nodeId>` are percent-decoded. Every response but
- * `/metrics` is JSON; errors are `{ "error": "..." }` with a 4xx status.
+ * `/metrics`, `/ui` and `/events` is JSON; errors are `{ "error": "..." }`
+ * with a 4xx or 5xx status.
  *
  * @module
  */
@@ -29,6 +33,9 @@ import { idKey } from "../core/_chitchat_id_info.ts";
 import { type Chitchat, chitchatInternals } from "../core/chitchat.ts";
 import { ChitchatHandle } from "../runtime/chitchat_handle.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "./_prometheus.ts";
+import { EVENT_STREAM_CONTENT_TYPE, EventFeed } from "./_event_feed.ts";
+import { UI_PAGE, UI_SCRIPT } from "./_ui_page.ts";
+import { type Scheduler, systemScheduler } from "../runtime/scheduler.ts";
 import { type ChitchatId, compareChitchatIds } from "../core/chitchat_id.ts";
 import type { NodeState } from "../core/node_state.ts";
 import { formatSocketAddress } from "../core/socket_address.ts";
@@ -318,6 +325,47 @@ export interface HttpHandlerOptions {
    * @default {false}
    */
   readonly standalone?: boolean;
+  /**
+   * Ends every `GET /events` stream when aborted, and refuses new ones with
+   * 503: pass it to stop before shutting the HTTP server down, which
+   * otherwise waits for open responses.
+   *
+   * @default {undefined}
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * At most this many `GET /events` streams at once; more are refused
+   * with 503.
+   *
+   * @default {16}
+   */
+  readonly maxEventStreams?: number;
+  /**
+   * Bytes an event stream client may leave unread; a client further behind
+   * is disconnected (EventSource reconnects and gets the whole state).
+   *
+   * @default {1048576}
+   */
+  readonly maxEventStreamBufferBytes?: number;
+  /**
+   * Time between two `members` events on an event stream.
+   *
+   * @default {1000}
+   */
+  readonly eventSnapshotIntervalMs?: number;
+  /**
+   * Time between two keep-alive comments on an event stream: keep it below
+   * the idle timeout of any proxy in between.
+   *
+   * @default {15000}
+   */
+  readonly eventPingIntervalMs?: number;
+  /**
+   * The timers of the event streams (a `VirtualScheduler` in tests).
+   *
+   * @default {systemScheduler}
+   */
+  readonly scheduler?: Scheduler;
 }
 
 function membersJson(chitchat: Chitchat): MemberJson[] {
@@ -392,8 +440,10 @@ function jsonResponse(
  * unknown query parameter or body that is not UTF-8 400, unknown key on
  * `DELETE` 404, key or value too large for a datagram 413.
  *
- * @param chitchat The node's state machine (`ChitchatHandle.chitchat` for a running node).
+ * @param node A running node (its socket counters join `/metrics`) or a bare state machine.
+ * @param options Health without seeds, the event streams' bounds, signal and scheduler.
  * @returns A handler from `Request` to `Response`.
+ * @throws {RangeError} if an event stream option is not a positive integer.
  *
  * @example Setting, reading and deleting a key without a network
  * ```ts
@@ -419,6 +469,30 @@ function jsonResponse(
  * const missing = await handler(new Request("http://node/kv/nope", { method: "DELETE" }));
  * assert(missing.status === 404 && (await missing.json()).error.includes("nope"));
  * ```
+ *
+ * @example Reading the event stream, then ending it with the signal
+ * ```ts
+ * import { Chitchat } from "@chitchat/chitchat";
+ * import { createHttpHandler } from "@chitchat/chitchat/http";
+ * import assert from "node:assert";
+ *
+ * const chitchat = new Chitchat({
+ *   chitchatId: { nodeId: "n1", generationId: 1n, gossipAdvertiseAddr: { hostname: "127.0.0.1", port: 10000 } },
+ *   clusterId: "demo",
+ * });
+ * const controller = new AbortController();
+ * const handler = createHttpHandler(chitchat, { signal: controller.signal });
+ * const response = await handler(new Request("http://node/events"));
+ * const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+ * let text = "";
+ * while (!text.endsWith("\n\n") || !text.includes("event: state")) text += (await reader.read()).value;
+ * assert(text.startsWith("retry: 2000\n\nevent: state\ndata: {"));
+ * chitchat.selfNodeState().set("color", "red");
+ * while (!text.includes("event: key")) text += (await reader.read()).value;
+ * controller.abort(); // ends every stream: the reader sees the end
+ * while (!(await reader.read()).done);
+ * assert(text.includes('"key":"color","value":"red"'));
+ * ```
  */
 export function createHttpHandler(
   node: Chitchat | ChitchatHandle,
@@ -426,11 +500,38 @@ export function createHttpHandler(
 ): (request: Request) => Promise<Response> {
   const handle = node instanceof ChitchatHandle ? node : undefined;
   const chitchat = handle === undefined ? node as Chitchat : handle.chitchat;
-  const standalone = options.standalone ?? false;
+  const feed = new EventFeed({
+    chitchat,
+    members: () => membersJson(chitchat),
+    nodes: () => clusterStateJson(chitchat).nodes,
+  }, {
+    scheduler: options.scheduler ?? systemScheduler,
+    maxClients: positiveOption("maxEventStreams", options.maxEventStreams, 16),
+    maxBufferedBytes: positiveOption(
+      "maxEventStreamBufferBytes",
+      options.maxEventStreamBufferBytes,
+      1_048_576,
+    ),
+    snapshotIntervalMs: positiveOption(
+      "eventSnapshotIntervalMs",
+      options.eventSnapshotIntervalMs,
+      1_000,
+    ),
+    pingIntervalMs: positiveOption("eventPingIntervalMs", options.eventPingIntervalMs, 15_000),
+    retryMs: 2_000,
+  });
+  if (options.signal?.aborted) feed.close();
+  else options.signal?.addEventListener("abort", () => feed.close(), { once: true });
+  const context: RouteContext = {
+    chitchat,
+    handle,
+    feed,
+    standalone: options.standalone ?? false,
+  };
   return async (request: Request): Promise<Response> => {
     let response: Response;
     try {
-      response = await route(chitchat, handle, standalone, request);
+      response = await route(context, request);
     } catch (error) {
       if (!(error instanceof HttpApiError)) throw error;
       // Whatever body the client sent is not going to be read.
@@ -443,16 +544,72 @@ export function createHttpHandler(
   };
 }
 
+function positiveOption(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`Invalid ${name}: expected a positive integer, got ${value}`);
+  }
+  return value;
+}
+
 const READ = ["GET", "HEAD"] as const;
 
-async function route(
-  chitchat: Chitchat,
-  handle: ChitchatHandle | undefined,
-  standalone: boolean,
-  request: Request,
-): Promise<Response> {
+interface RouteContext {
+  readonly chitchat: Chitchat;
+  readonly handle: ChitchatHandle | undefined;
+  readonly feed: EventFeed;
+  readonly standalone: boolean;
+}
+
+let pagePolicy: Promise<string> | undefined;
+
+/** The page's Content-Security-Policy: its own inline script (by hash) and `events`, nothing else. */
+function uiPolicy(): Promise<string> {
+  pagePolicy ??= crypto.subtle.digest("SHA-256", new TextEncoder().encode(UI_SCRIPT)).then(
+    (digest) => {
+      const hash = btoa(String.fromCharCode(...new Uint8Array(digest)));
+      return `default-src 'none'; script-src 'sha256-${hash}'; style-src 'unsafe-inline'; ` +
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+    },
+  );
+  return pagePolicy;
+}
+
+function eventStream(feed: EventFeed, request: Request): Response {
+  if (feed.full) {
+    feed.refuse();
+    throw new HttpApiError(503, "Too many event streams: try again later", { "retry-after": "2" });
+  }
+  const headers = {
+    "content-type": EVENT_STREAM_CONTENT_TYPE,
+    "cache-control": "no-store",
+    // Proxies that buffer (nginx) would hold the events back.
+    "x-accel-buffering": "no",
+  };
+  if (request.method === "HEAD") return new Response(null, { status: 200, headers });
+  return new Response(feed.open(), { status: 200, headers });
+}
+
+async function route(context: RouteContext, request: Request): Promise<Response> {
+  const { chitchat, handle, standalone } = context;
   const url = new URL(request.url);
   switch (url.pathname) {
+    case "/ui":
+      requireMethod(request, READ);
+      queryFlags(url, []);
+      return new Response(UI_PAGE, {
+        status: 200,
+        headers: {
+          "content-type": "text/html; charset=utf-8",
+          "content-security-policy": await uiPolicy(),
+          "x-content-type-options": "nosniff",
+          "cache-control": "no-store",
+        },
+      });
+    case "/events":
+      requireMethod(request, READ);
+      queryFlags(url, []);
+      return eventStream(context.feed, request);
     case "/":
       requireMethod(request, READ);
       return jsonResponse(200, narrowedClusterState(chitchat, url));
@@ -469,6 +626,8 @@ async function route(
         socket: metrics?.socket,
         gossipRounds: metrics?.gossipRounds,
         decryptFailures: metrics?.decryptFailures,
+        messagesSentByType: metrics?.messagesSentByType,
+        eventStreams: context.feed.metrics,
       });
       return new Response(text, {
         status: 200,

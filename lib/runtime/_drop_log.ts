@@ -13,6 +13,24 @@ import { errorMessage } from "./_socket_common.ts";
 import { formatSocketAddress, type SocketAddress } from "../core/socket_address.ts";
 
 /**
+ * Why a received datagram was dropped, the `reason` label of
+ * `chitchat_datagrams_dropped_total`: larger than a datagram may be,
+ * refused by the codec (not a message, or refused by the encryption layer),
+ * or no room left in the receive queue.
+ */
+export type DropReason = "oversized" | "undecodable" | "queue_full";
+
+/** Zeroed counters, one per reason, for a socket's `datagramsDroppedByReason`. */
+export function emptyDropCounts(): Record<DropReason, number> {
+  return { oversized: 0, undecodable: 0, queue_full: 0 };
+}
+
+/** The reason a datagram the codec refused is counted under. */
+export function refusalReason(bytes: Uint8Array, maxBytes: number): DropReason {
+  return bytes.length > maxBytes ? "oversized" : "undecodable";
+}
+
+/**
  * Decodes one received datagram, or says why it is dropped. Whatever a
  * datagram triggers must never end a receive loop.
  */

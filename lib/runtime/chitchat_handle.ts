@@ -88,6 +88,7 @@ let creating = false;
  * assert(metrics.synReceived > 0);
  * assert(metrics.socket.messagesReceived >= metrics.synReceived);
  * assert(b.metrics().socket.messagesSent > 0);
+ * assert(b.metrics().messagesSentByType.syn > 0 && a.metrics().messagesSentByType.synAck > 0);
  * ```
  */
 export interface ChitchatHandleMetrics extends ChitchatMetrics {
@@ -113,6 +114,11 @@ export interface ChitchatHandleMetrics extends ChitchatMetrics {
     /** Plaintext while `acceptPlaintext` is off. */
     readonly plaintextRefused: number;
   };
+  /**
+   * Messages handed to the socket, by type. A send the socket swallowed
+   * (counted in `socket.sendErrors`) is included; one that threw is not.
+   */
+  readonly messagesSentByType: Readonly<Record<ChitchatMessage["type"], number>>;
 }
 
 const keys = new WeakMap<SocketAddress, string>();
@@ -218,6 +224,12 @@ export class ChitchatHandle implements AsyncDisposable {
   #lastRoundAt: number | undefined;
   #holdConvictions = false;
   #rounds = 0;
+  readonly #sentByType: Record<ChitchatMessage["type"], number> = {
+    syn: 0,
+    synAck: 0,
+    ack: 0,
+    badCluster: 0,
+  };
   #freshRoundsNeeded = 0;
   // Isolation: rounds since any message arrived.
   #heardThisRound = false;
@@ -226,6 +238,9 @@ export class ChitchatHandle implements AsyncDisposable {
   #warnedIsolated = false;
   readonly #isolationWarningRounds: number;
   readonly #keyring: Keyring;
+  // Seeds this node exchanged gossip with, and seeds it warned about.
+  readonly #seedsHeard = new Set<string>();
+  readonly #seedsUnreachable = new Set<string>();
   #stopped: Promise<void> | undefined;
   #leaving: LeaveProgress | undefined;
   #left: Promise<number> | undefined;
@@ -375,6 +390,7 @@ export class ChitchatHandle implements AsyncDisposable {
       throw badResourceError("Cannot gossip: the chitchat node is shut down");
     }
     await this.#track(this.#socket.send(to, this.chitchat.createSynMessage()));
+    this.#sentByType.syn++;
   }
 
   /**
@@ -388,6 +404,7 @@ export class ChitchatHandle implements AsyncDisposable {
       socket: this.#socket.metrics,
       gossipRounds: this.#rounds,
       decryptFailures: this.#keyring.failures(),
+      messagesSentByType: { ...this.#sentByType },
     };
   }
 
@@ -688,6 +705,7 @@ export class ChitchatHandle implements AsyncDisposable {
         continue;
       }
       this.#heard();
+      this.#noteSeed(from);
       if (reply !== undefined) await this.#send(from, reply, "warn", "Failed to reply to a peer");
       if (this.#leaving !== undefined) await this.#followLeave(from, message);
     }
@@ -695,6 +713,39 @@ export class ChitchatHandle implements AsyncDisposable {
 
   #heard(): void {
     this.#heardThisRound = true;
+  }
+
+  /** Logs the first message from each seed: the moment the node got into the cluster. */
+  #noteSeed(from: SocketAddress): void {
+    const seeds = this.#seeds?.addrs();
+    if (seeds === undefined || this.#seedsHeard.size >= seeds.length) return;
+    const key = `${from.hostname}:${from.port}`;
+    if (this.#seedsHeard.has(key)) return;
+    for (const seed of seeds) {
+      if (keyOf(seed) !== key) continue;
+      this.#seedsHeard.add(key);
+      this.#logger.info("First exchange with a seed", { seed: formatSocketAddress(seed) });
+      return;
+    }
+  }
+
+  /**
+   * Warns once per seed the socket cannot send to: an IPv6 seed from an
+   * IPv4 socket, or an IPv4 seed from a socket bound to one IPv6 address
+   * (`::` is dual-stack). Its SYNs would fail, counted as send errors.
+   */
+  #checkSeedFamily(seed: SocketAddress): void {
+    const local = this.localAddr.hostname;
+    const localV6 = local.includes(":");
+    const seedV6 = seed.hostname.includes(":");
+    if (localV6 === seedV6 || local === "::") return;
+    const key = keyOf(seed);
+    if (this.#seedsUnreachable.has(key)) return;
+    this.#seedsUnreachable.add(key);
+    this.#logger.warn("A seed's address family cannot be reached from this socket", {
+      seed: formatSocketAddress(seed),
+      socket: formatSocketAddress(this.localAddr),
+    });
   }
 
   /** Notices a pause (the round started much later than planned) and the rounds nobody answered. */
@@ -796,7 +847,10 @@ export class ChitchatHandle implements AsyncDisposable {
       }
     }
     // Seed addresses are canonical already (parsed or resolved IP literals).
-    for (const addr of this.#seeds?.addrs() ?? []) add(seeds, addr);
+    for (const addr of this.#seeds?.addrs() ?? []) {
+      this.#checkSeedFamily(addr);
+      add(seeds, addr);
+    }
     return { peers, live, dead, seeds };
   }
 
@@ -808,6 +862,7 @@ export class ChitchatHandle implements AsyncDisposable {
   ): Promise<void> {
     try {
       await this.#socket.send(to, message);
+      this.#sentByType[message.type]++;
     } catch (error) {
       if (this.#stopping) return;
       this.#logger[level](failure, { to: formatSocketAddress(to), error });

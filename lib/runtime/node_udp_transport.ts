@@ -26,7 +26,7 @@ import {
   formatSocketAddress,
   type SocketAddress,
 } from "../core/socket_address.ts";
-import { DropLog } from "./_drop_log.ts";
+import { DropLog, emptyDropCounts, refusalReason } from "./_drop_log.ts";
 import {
   type CodecSocket,
   type DatagramCodec,
@@ -184,7 +184,10 @@ const TRANSIENT_RECEIVE_CODES = new Set([
 // is treated as broken, so a dead interface cannot log forever.
 const MAX_CONSECUTIVE_RECEIVE_ERRORS = 1_000;
 
-type MutableSocketMetrics = { -readonly [K in keyof SocketMetrics]: SocketMetrics[K] };
+type MutableSocketMetrics = {
+  -readonly [K in keyof SocketMetrics as K extends "datagramsDroppedByReason" ? never : K]:
+    SocketMetrics[K];
+};
 
 interface Waiter {
   resolve(received: readonly [SocketAddress, ChitchatMessage]): void;
@@ -205,6 +208,7 @@ class NodeUdpSocket implements CodecSocket {
     datagramsDropped: 0,
     sendErrors: 0,
   };
+  readonly #droppedByReason = emptyDropCounts();
   readonly #queue: FairDatagramQueue;
   #overflowing = false;
   readonly #waiters: Waiter[] = [];
@@ -239,7 +243,8 @@ class NodeUdpSocket implements CodecSocket {
 
   get metrics(): SocketMetrics {
     const kernelDrops = kernelUdpDrops(this.localAddr);
-    return kernelDrops === undefined ? { ...this.#metrics } : { ...this.#metrics, kernelDrops };
+    const metrics = { ...this.#metrics, datagramsDroppedByReason: { ...this.#droppedByReason } };
+    return kernelDrops === undefined ? metrics : { ...metrics, kernelDrops };
   }
 
   [useCodec](codec: DatagramCodec): void {
@@ -259,6 +264,7 @@ class NodeUdpSocket implements CodecSocket {
     const refused = this.#queue.push(formatSocketAddress(from), { from, bytes });
     if (refused !== undefined) {
       this.#metrics.datagramsDropped++;
+      this.#droppedByReason.queue_full++;
       if (!this.#overflowing) {
         this.#overflowing = true;
         this.#logger.warn("Dropping datagrams: the receive queue is full", {
@@ -318,6 +324,7 @@ class NodeUdpSocket implements CodecSocket {
   #hand(from: SocketAddress, bytes: Uint8Array, decoded: ChitchatMessage | string): void {
     if (typeof decoded === "string") {
       this.#metrics.datagramsDropped++;
+      this.#droppedByReason[refusalReason(bytes, MAX_DATAGRAM_BYTES)]++;
       this.#drops.record(from, decoded, bytes.length);
       return;
     }

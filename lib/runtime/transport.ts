@@ -19,8 +19,10 @@ import type { SocketAddress } from "../core/socket_address.ts";
  * const metrics: SocketMetrics = {
  *   messagesSent: 3, bytesSent: 420, messagesReceived: 2, bytesReceived: 300,
  *   datagramsDropped: 1, sendErrors: 0,
+ *   datagramsDroppedByReason: { oversized: 0, undecodable: 1, queue_full: 0 },
  * };
- * assert(metrics.datagramsDropped === 1);
+ * const byReason = Object.values(metrics.datagramsDroppedByReason).reduce((a, b) => a + b, 0);
+ * assert(byReason === metrics.datagramsDropped);
  * ```
  */
 export interface SocketMetrics {
@@ -32,8 +34,17 @@ export interface SocketMetrics {
   readonly messagesReceived: number;
   /** Bytes of those messages. */
   readonly bytesReceived: number;
-  /** Datagrams dropped on receipt: undecodable, or refused by the encryption layer. */
+  /** Datagrams dropped on receipt (see `datagramsDroppedByReason`). */
   readonly datagramsDropped: number;
+  /**
+   * The same datagrams by reason; they sum to `datagramsDropped`.
+   * `oversized`: larger than a datagram may be; `undecodable`: not a
+   * message, or refused by the encryption layer (the handle's
+   * `decryptFailures` tell those apart); `queue_full`: the receive queue had
+   * no room left (the `node:dgram` transport, which queues what the event
+   * loop delivers).
+   */
+  readonly datagramsDroppedByReason: Readonly<Record<string, number>>;
   /** Sends that failed with a transient error (swallowed). */
   readonly sendErrors: number;
   /**

@@ -24,7 +24,7 @@ import {
   formatSocketAddress,
   type SocketAddress,
 } from "../core/socket_address.ts";
-import { DropLog } from "./_drop_log.ts";
+import { DropLog, emptyDropCounts, refusalReason } from "./_drop_log.ts";
 import {
   type CodecSocket,
   type DatagramCodec,
@@ -145,7 +145,10 @@ const MAX_CONSECUTIVE_RECEIVE_ERRORS = 1_000;
 // foreign sender) shows up as oversized instead of silently truncated.
 const RECEIVE_BUFFER_BYTES = MAX_DATAGRAM_BYTES + 1;
 
-type MutableSocketMetrics = { -readonly [K in keyof SocketMetrics]: SocketMetrics[K] };
+type MutableSocketMetrics = {
+  -readonly [K in keyof SocketMetrics as K extends "datagramsDroppedByReason" ? never : K]:
+    SocketMetrics[K];
+};
 
 class UdpSocket implements CodecSocket {
   readonly localAddr: SocketAddress;
@@ -160,6 +163,7 @@ class UdpSocket implements CodecSocket {
     datagramsDropped: 0,
     sendErrors: 0,
   };
+  readonly #droppedByReason = emptyDropCounts();
   #closed = false;
   #codec: DatagramCodec = plaintextCodec;
   // Receive buffers are reused; concurrent receives each take their own.
@@ -176,7 +180,8 @@ class UdpSocket implements CodecSocket {
 
   get metrics(): SocketMetrics {
     const kernelDrops = kernelUdpDrops(this.localAddr);
-    return kernelDrops === undefined ? { ...this.#metrics } : { ...this.#metrics, kernelDrops };
+    const metrics = { ...this.#metrics, datagramsDroppedByReason: { ...this.#droppedByReason } };
+    return kernelDrops === undefined ? metrics : { ...metrics, kernelDrops };
   }
 
   [useCodec](codec: DatagramCodec): void {
@@ -263,6 +268,7 @@ class UdpSocket implements CodecSocket {
   ): ChitchatMessage | undefined {
     if (typeof decoded !== "string") return decoded;
     this.#metrics.datagramsDropped++;
+    this.#droppedByReason[refusalReason(bytes, MAX_DATAGRAM_BYTES)]++;
     this.#drops.record(from, decoded, bytes.length);
     return undefined;
   }

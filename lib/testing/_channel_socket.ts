@@ -13,8 +13,12 @@ import {
 import type { Timer } from "../runtime/scheduler.ts";
 import type { SocketAddress } from "../core/socket_address.ts";
 import type { SocketMetrics } from "../runtime/transport.ts";
+import { type DropReason, emptyDropCounts } from "../runtime/_drop_log.ts";
 
-type MutableSocketMetrics = { -readonly [K in keyof SocketMetrics]: SocketMetrics[K] };
+type MutableSocketMetrics = {
+  -readonly [K in keyof SocketMetrics as K extends "datagramsDroppedByReason" ? never : K]:
+    SocketMetrics[K];
+};
 
 /** A message on its way to a socket; cancelled if the socket closes first. */
 export interface InFlight {
@@ -45,6 +49,7 @@ export class ChannelSocket implements CodecSocket {
     datagramsDropped: 0,
     sendErrors: 0,
   };
+  readonly #droppedByReason = emptyDropCounts();
   readonly #inFlight = new Set<InFlight>();
   #queue: (Received | undefined)[] = [];
   #head = 0;
@@ -61,7 +66,7 @@ export class ChannelSocket implements CodecSocket {
   }
 
   get metrics(): SocketMetrics {
-    return { ...this.#metrics };
+    return { ...this.#metrics, datagramsDroppedByReason: { ...this.#droppedByReason } };
   }
 
   [useCodec](codec: DatagramCodec): void {
@@ -110,8 +115,9 @@ export class ChannelSocket implements CodecSocket {
     return true;
   }
 
-  dropUndecodable(): void {
+  dropUndecodable(reason: DropReason): void {
     this.#metrics.datagramsDropped++;
+    this.#droppedByReason[reason]++;
   }
 
   takeOff(flight: InFlight): void {

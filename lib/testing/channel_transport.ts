@@ -13,7 +13,7 @@ import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
 import { encodeMessage, messageByteLength } from "../core/message_codec.ts";
 import { plaintextCodec } from "../runtime/_datagram_codec.ts";
-import { DropLog } from "../runtime/_drop_log.ts";
+import { DropLog, refusalReason } from "../runtime/_drop_log.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
 import { type RandomSource, systemRandom } from "../core/random.ts";
 import { type Scheduler, systemScheduler } from "../runtime/scheduler.ts";
@@ -468,7 +468,7 @@ export class ChannelTransport implements Transport {
     const message = target.codec.decode(bytes, this.#mtu);
     if (typeof message === "string") {
       this.#countDropped(fromKey, bytes.length);
-      target.dropUndecodable();
+      target.dropUndecodable(refusalReason(bytes, this.#mtu));
       this.#drops.record(from, message, bytes.length);
       return;
     }

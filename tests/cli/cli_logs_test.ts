@@ -3,8 +3,9 @@
 // one JSON object a line. A junk datagram sent to the node makes the
 // runtime log a real warning to look at.
 
-import { equal, match, ok } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { main } from "../../lib/cli/cli.ts";
+import { waitFor } from "../_deadline.ts";
 
 const SANITIZED = { sanitizeOps: true, sanitizeResources: true } as const;
 
@@ -65,3 +66,84 @@ Deno.test("--log-format json writes one JSON object a line", SANITIZED, async ()
   equal(entry.bytes, 3);
   ok(!Number.isNaN(Date.parse(entry.time)));
 });
+
+/** Runs the CLI in process; `lines()` are its parsed JSON log lines. */
+function inProcess(args: string[]) {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const controller = new AbortController();
+  const code = main([...args, "--log-format=json", "--log-level=info"], {
+    signal: controller.signal,
+    stdout: (l) => stdout.push(l),
+    stderr: (l) => stderr.push(l),
+  });
+  return {
+    stdout,
+    lines: () => stderr.map((l) => JSON.parse(l) as Record<string, string>),
+    port: () =>
+      waitFor("the startup line", () => {
+        for (const l of stdout) {
+          const port = /gossiping on 127\.0\.0\.1:(\d+) /.exec(l)?.[1];
+          if (port !== undefined) return Number(port);
+        }
+        return undefined;
+      }),
+    stop: async () => {
+      controller.abort();
+      return await code;
+    },
+  };
+}
+
+Deno.test(
+  "membership changes (joined, left, restarted) and the first exchange with a seed are info lines with generation and address",
+  SANITIZED,
+  async () => {
+    const fast = ["--listen=127.0.0.1:0", "--interval-ms=50"];
+    const a = inProcess([...fast, "--node-id=a"]);
+    let b: ReturnType<typeof inProcess> | undefined;
+    try {
+      const seed = `--seed=127.0.0.1:${await a.port()}`;
+      b = inProcess([...fast, "--node-id=b", "--generation=1", seed]);
+      const bPort = await b.port();
+      const line = (node: ReturnType<typeof inProcess>, message: string, generation?: string) =>
+        waitFor(
+          `"${message}"`,
+          () =>
+            node.lines().find((l) =>
+              l.message === message && (generation === undefined || l.generation === generation)
+            ),
+        );
+      const joined = await line(a, "A node joined");
+      deepStrictEqual(
+        [joined.level, joined.node, joined.generation, joined.address],
+        ["info", "b", "1", `127.0.0.1:${bPort}`],
+      );
+      const firstExchange = await line(b, "First exchange with a seed");
+      equal(firstExchange.seed, `127.0.0.1:${await a.port()}`);
+      // Stopping leaves the cluster (a graceful leave, not a death).
+      equal(await b.stop(), 0);
+      const left = await line(a, "A node left the cluster");
+      equal(left.level, "info");
+      match(left.node, new RegExp(`^b:1:127\\.0\\.0\\.1:${bPort}$`));
+      // The same id on the same address, a newer generation: a restart.
+      b = inProcess([
+        `--listen=127.0.0.1:${bPort}`,
+        "--interval-ms=50",
+        "--node-id=b",
+        "--generation=2",
+        seed,
+      ]);
+      const restarted = await line(a, "A node restarted with a new generation");
+      deepStrictEqual(
+        [restarted.level, restarted.generation, restarted.address],
+        ["info", "2", `127.0.0.1:${bPort}`],
+      );
+      // One line per event: the CLI does not repeat what the state machine logs.
+      equal(a.lines().filter((l) => l.message === "A node left the cluster").length, 1);
+    } finally {
+      await b?.stop();
+      equal(await a.stop(), 0);
+    }
+  },
+);

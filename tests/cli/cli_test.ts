@@ -547,21 +547,34 @@ Deno.test("parseCliArgs() skips a leading -- (deno task node -- --listen ...)", 
   throws(() => parseCliArgs(["--listen", "127.0.0.1:1", "--", "x"]), CliUsageError);
 });
 
-Deno.test("advertising 0.0.0.0 gets a warning naming --public-addr", SANITIZED, async () => {
-  const stderr: string[] = [];
-  const stdout: string[] = [];
-  const code = await main(["--listen", "0.0.0.0:0", "--public-addr", "0.0.0.0:0"], {
-    signal: AbortSignal.abort(),
-    stdout: (line) => stdout.push(line),
-    stderr: (line) => stderr.push(line),
-  });
-  equal(code, 0);
-  ok(
-    stderr.some((line) =>
-      line.includes("unspecified address 0.0.0.0") && line.includes("--public-addr")
-    ),
-  );
-});
+Deno.test(
+  "advertising 0.0.0.0 gets a warning naming --public-addr, a JSON line with --log-format json",
+  SANITIZED,
+  async () => {
+    for (const format of ["text", "json"]) {
+      const stderr: string[] = [];
+      const code = await main([
+        "--listen",
+        "0.0.0.0:0",
+        "--public-addr",
+        "0.0.0.0:0",
+        `--log-format=${format}`,
+      ], {
+        signal: AbortSignal.abort(),
+        stdout: () => {},
+        stderr: (line) => stderr.push(line),
+      });
+      equal(code, 0);
+      const line = stderr.find((l) => l.includes("unspecified address 0.0.0.0"));
+      ok(line?.includes("--public-addr"), stderr.join("\n"));
+      if (format === "json") {
+        const entry = JSON.parse(line!);
+        equal(entry.level, "warn");
+        match(entry.address, /^0\.0\.0\.0:[1-9]\d*$/, "the port actually bound");
+      } else ok(/ WARN node-/.test(line!), line);
+    }
+  },
+);
 
 const KEY_32 = btoa(String.fromCharCode(...new Uint8Array(32).fill(0x11)));
 const KEY_16 = btoa(String.fromCharCode(...new Uint8Array(16).fill(0x22)));

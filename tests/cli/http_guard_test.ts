@@ -226,3 +226,33 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "event streams take at most half the connection cap, and shutdown ends them",
+  SANITIZED,
+  async () => {
+    const node = await startNode(["--http-max-connections=4"]);
+    const streams: Response[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const response = await fetch(new URL("/events", node.url));
+        equal(response.status, 200);
+        streams.push(response);
+      }
+      const refused = await fetch(new URL("/events", node.url));
+      equal(refused.status, 503);
+      match((await refused.json()).error, /Too many event streams/);
+      // Two connections held by streams, two left for requests.
+      const state = await fetch(new URL("/", node.url));
+      equal(state.status, 200);
+      await state.body?.cancel();
+    } finally {
+      // With both streams open: the node ends them and stops cleanly.
+      equal(await node.stop(), 0);
+      for (const stream of streams) {
+        const text = await stream.text();
+        ok(text.startsWith("retry: 2000\n\nevent: state\n"), text.slice(0, 40));
+      }
+    }
+  },
+);

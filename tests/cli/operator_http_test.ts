@@ -49,9 +49,20 @@ Deno.test("GET /metrics is a strict Prometheus exposition with the node's counte
     const families = parseExposition(await response.text());
     const metrics = b.metrics();
     const value = (name: string, series = "") => families.get(name)?.samples.get(series);
-    equal(value("chitchat_messages_received_total", "type=synAck"), metrics.synAckReceived);
-    equal(value("chitchat_messages_sent_total"), metrics.socket.messagesSent);
-    equal(value("chitchat_datagrams_dropped_total", "reason=undecodable"), 0);
+    equal(value("chitchat_messages_received_total", "type=syn_ack"), metrics.synAckReceived);
+    equal(value("chitchat_messages_received_total", "type=bad_cluster"), 0);
+    // b (a joiner) starts every exchange: SYNs out, ACKs back for a's SYN-ACKs.
+    equal(value("chitchat_messages_sent_total", "type=syn"), metrics.messagesSentByType.syn);
+    ok(metrics.messagesSentByType.syn > 0 && metrics.messagesSentByType.ack > 0);
+    const sentByType = ["syn", "syn_ack", "ack", "bad_cluster"].map((type) =>
+      value("chitchat_messages_sent_total", `type=${type}`)!
+    );
+    // On the in-memory network every send succeeds: the types add up to the socket's count.
+    equal(sentByType.reduce((a, b) => a + b, 0), metrics.socket.messagesSent);
+    for (const reason of ["oversized", "undecodable", "queue_full"]) {
+      equal(value("chitchat_datagrams_dropped_total", `reason=${reason}`), 0, reason);
+    }
+    equal(value("chitchat_http_event_streams_open"), 0);
     for (const reason of ["truncated", "authentication", "replayed", "plaintext_refused"]) {
       equal(value("chitchat_decrypt_failures_total", `reason=${reason}`), 0);
     }
@@ -70,6 +81,27 @@ Deno.test("GET /metrics is a strict Prometheus exposition with the node's counte
   } finally {
     await b.shutdown({ leave: false });
     await a.shutdown({ leave: false });
+  }
+});
+
+Deno.test("the README's metrics table lists every metric /metrics serves, with its type", async () => {
+  const { a, b } = await pair();
+  try {
+    const families = parseExposition(await (await get(createHttpHandler(b), "/metrics")).text());
+    const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+    const section = readme.slice(readme.indexOf("\n## Operating a node"));
+    const rows = section.slice(0, section.indexOf("\n## ", 1)).matchAll(
+      /^\| `(chitchat_[a-z_]+)` +\| (counter|gauge) /gm,
+    );
+    const documented = [...rows].map(([, name, type]) => `${name} ${type}`).sort();
+    const served = [...families].map(([name, family]) => `${name} ${family.type}`).sort();
+    // Kernel drops exist where the platform tells (UDP sockets on Linux), not on this network.
+    const platformOnly = ["chitchat_kernel_drops_total counter"];
+    deepStrictEqual(documented.filter((row) => !platformOnly.includes(row)), served);
+    ok(platformOnly.every((row) => documented.includes(row)));
+  } finally {
+    await b.shutdown();
+    await a.shutdown();
   }
 });
 

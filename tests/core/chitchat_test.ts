@@ -19,6 +19,7 @@ import { digestInternals } from "../../lib/core/digest.ts";
 import { messageByteLength } from "../../lib/core/message_codec.ts";
 import { nodeStateInternals } from "../../lib/core/node_state.ts";
 import { seededRandom } from "../../lib/core/random.ts";
+import { RecordingLogger } from "../_deadline.ts";
 
 Deno.test("two nodes sync from scratch", () => {
   const clock = new ManualClock();
@@ -93,11 +94,12 @@ Deno.test("deletes and TTLs replicate, then are collected everywhere", () => {
 Deno.test("a peer behind a tombstone collection is reset and catches up", () => {
   const clock = new ManualClock();
   let catchups = 0;
+  const logger = new RecordingLogger();
   const a = testNode(1, clock, { markedForDeletionGracePeriodMs: 1_000 });
   const b = testNode(2, clock, {
     markedForDeletionGracePeriodMs: 1_000,
     catchupCallback: () => catchups++,
-  });
+  }, logger);
   const self = a.selfNodeState();
   self.set("k1", "1");
   self.set("k2", "2");
@@ -122,6 +124,11 @@ Deno.test("a peer behind a tombstone collection is reset and catches up", () => 
   b.processMessage(wire(synAck));
   equal(catchups, 1);
   equal(b.metrics().resets, 1);
+  const resetLines = logger.lines.filter((line) => line.message.startsWith("Reset a node state"));
+  deepStrictEqual(resetLines.map((line) => [line.level, line.fields?.lastGcVersion]), [[
+    "info",
+    5,
+  ]]);
   deepStrictEqual(knownKeyValues(b, testId(1)), [["k3", "3", 3, "set"], ["k4", "4", 6, "set"]]);
   equal(b.nodeState(testId(1))?.lastGcVersion, 5);
 });

@@ -87,6 +87,9 @@ Deno.test("NodeUdpTransport drops what overflows the receive queue, says so once
   equal(last.type === "syn" && last.clusterId, "after");
   equal(receiver.metrics.messagesReceived, kept + 1);
   equal(receiver.metrics.datagramsDropped, sent - kept);
+  // A full queue is its own reason: the datagrams were fine.
+  equal(receiver.metrics.datagramsDroppedByReason.queue_full, sent - kept);
+  equal(receiver.metrics.datagramsDroppedByReason.undecodable, 0);
   const overflowWarnings = logger.atLeast("warn").filter((entry) =>
     entry.message === "Dropping datagrams: the receive queue is full"
   );

@@ -179,6 +179,7 @@ function registerContract(fixture: TransportFixture): void {
       bytesReceived: 0,
       datagramsDropped: 0,
       sendErrors: 0,
+      datagramsDroppedByReason: { oversized: 0, undecodable: 0, queue_full: 0 },
     });
     equal(b.metrics.messagesReceived, 2);
     equal(b.metrics.bytesReceived, 2 * bytes);
@@ -286,6 +287,7 @@ function registerContract(fixture: TransportFixture): void {
       deepStrictEqual(from, raw.addr);
       equal(message.type === "syn" && message.clusterId, "after-junk");
       equal(socket.metrics.datagramsDropped, 1);
+      equal(socket.metrics.datagramsDroppedByReason.undecodable, 1);
       equal(socket.metrics.messagesReceived, 1);
       const warnings = logger.atLeast("warn");
       equal(warnings.length, 1);

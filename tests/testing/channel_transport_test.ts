@@ -288,6 +288,11 @@ Deno.test("ChannelTransport injectDatagram() delivers valid bytes and drops junk
   deepStrictEqual(sender, { hostname: "::5", port: 9 });
   equal(message.type, "syn");
   equal(b.metrics.datagramsDropped, 2);
+  deepStrictEqual(b.metrics.datagramsDroppedByReason, {
+    oversized: 1,
+    undecodable: 1,
+    queue_full: 0,
+  });
   equal(transport.stats().messagesDropped, 3);
   equal(transport.stats().messagesDelivered, 1);
   // The first drop is logged at once; the next is summed up with later ones.
