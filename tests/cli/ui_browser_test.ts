@@ -322,6 +322,11 @@ Deno.test({
       return alpha?.generation === "2" && alpha.status === "live" ? true : undefined;
     }, 10_000);
     equal(await connection(), "open");
+    // SIGTERM made generation 1 leave: beta tells the new alpha, whose page says so.
+    await waitFor("alpha/1 shown as left", async () =>
+      await evaluate<string | null>(
+          `document.querySelector('tr[data-node-id=alpha][data-generation="1"]')?.dataset.status ?? null`,
+        ) === "left" || undefined, 10_000);
     ok(await evaluate<boolean>("window.__sameDocument === true"), "still no reload");
 
     const [againCode, betaCode] = await Promise.all([again.terminate(), beta.terminate()]);
