@@ -9,6 +9,7 @@ import type { SocketMetrics } from "../runtime/transport.ts";
 import type { ChitchatHandleMetrics } from "../runtime/chitchat_handle.ts";
 import type { ChitchatMessage } from "../core/message.ts";
 import type { EventFeedMetrics } from "./_event_feed.ts";
+import type { HttpGuardMetrics } from "./_http_guard.ts";
 
 /** The content type of the exposition format. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -51,6 +52,7 @@ export interface MetricsSource {
   readonly decryptFailures?: ChitchatHandleMetrics["decryptFailures"];
   readonly messagesSentByType?: Readonly<Record<ChitchatMessage["type"], number>>;
   readonly eventStreams?: EventFeedMetrics;
+  readonly connections?: HttpGuardMetrics;
 }
 
 /** The `type` label of a message: the reference's names, in snake case. */
@@ -205,6 +207,30 @@ export function renderMetrics(source: MetricsSource): string {
         [{ result: "refused" }, streams.refused],
         [{ result: "dropped_slow" }, streams.dropped],
       ],
+    );
+  }
+  const connections = source.connections;
+  if (connections !== undefined) {
+    out.add("chitchat_http_connections_open", "gauge", "Open HTTP connections.", [[
+      {},
+      connections.open,
+    ]]);
+    out.add(
+      "chitchat_http_connections_total",
+      "counter",
+      "HTTP connections, by outcome.",
+      [
+        [{ result: "accepted" }, connections.accepted],
+        [{ result: "refused_cap" }, connections.refused],
+        [{ result: "timed_out" }, connections.timedOut],
+        [{ result: "head_too_large" }, connections.headsTooLarge],
+      ],
+    );
+    out.add(
+      "chitchat_http_accept_errors_total",
+      "counter",
+      "Failed accepts (out of file descriptors), each retried.",
+      [[{}, connections.acceptErrors]],
     );
   }
   const states = chitchat.nodeStates();

@@ -676,6 +676,8 @@ async function runNode(
       try {
         const handler = createHttpHandler(handle, {
           standalone: config.seedNodes.length === 0,
+          // The guard comes after the handler: read it at each scrape.
+          connectionMetrics: () => guard?.metrics,
           signal: streams.signal,
           // An event stream holds a guarded connection for as long as the
           // page is open: half the cap at most, so requests still get in.

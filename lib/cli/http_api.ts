@@ -366,6 +366,26 @@ export interface HttpHandlerOptions {
    * @default {systemScheduler}
    */
   readonly scheduler?: Scheduler;
+  /**
+   * Counters of the connections in front of the handler, for `GET /metrics`
+   * (the CLI's connection guard serves them): read at every scrape.
+   *
+   * @default {undefined}
+   */
+  readonly connectionMetrics?: () => {
+    /** Connections relayed to the handler's server. */
+    readonly accepted: number;
+    /** Connections refused with 503 because the cap was reached. */
+    readonly refused: number;
+    /** Accept calls that failed (for example, out of file descriptors). */
+    readonly acceptErrors: number;
+    /** Connections closed because they were idle for too long. */
+    readonly timedOut: number;
+    /** Connections answered 431 because a request head was too large. */
+    readonly headsTooLarge: number;
+    /** Connections open now. */
+    readonly open: number;
+  } | undefined;
 }
 
 function membersJson(chitchat: Chitchat): MemberJson[] {
@@ -527,6 +547,7 @@ export function createHttpHandler(
     handle,
     feed,
     standalone: options.standalone ?? false,
+    connectionMetrics: options.connectionMetrics,
   };
   return async (request: Request): Promise<Response> => {
     let response: Response;
@@ -559,6 +580,7 @@ interface RouteContext {
   readonly handle: ChitchatHandle | undefined;
   readonly feed: EventFeed;
   readonly standalone: boolean;
+  readonly connectionMetrics: HttpHandlerOptions["connectionMetrics"];
 }
 
 let pagePolicy: Promise<string> | undefined;
@@ -628,6 +650,7 @@ async function route(context: RouteContext, request: Request): Promise<Response>
         decryptFailures: metrics?.decryptFailures,
         messagesSentByType: metrics?.messagesSentByType,
         eventStreams: context.feed.metrics,
+        connections: context.connectionMetrics?.(),
       });
       return new Response(text, {
         status: 200,

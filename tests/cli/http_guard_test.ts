@@ -221,6 +221,10 @@ Deno.test(
       equal(answer.match(/HTTP\/1\.1 2\d\d /g)?.length, 2, answer.slice(0, 200));
       match(answer, /HTTP\/1\.1 404 Not Found/);
       equal((await (await fetch(new URL("/kv/big2", node.url))).json()).value, value);
+      // Counted where an operator looks.
+      const metrics = await (await fetch(new URL("/metrics", node.url))).text();
+      match(metrics, /^chitchat_http_connections_total\{result="head_too_large"\} 2$/m);
+      match(metrics, /^chitchat_http_accept_errors_total 0$/m);
     } finally {
       equal(await node.stop(), 0);
     }

@@ -87,7 +87,28 @@ Deno.test("GET /metrics is a strict Prometheus exposition with the node's counte
 Deno.test("the README's metrics table lists every metric /metrics serves, with its type", async () => {
   const { a, b } = await pair();
   try {
-    const families = parseExposition(await (await get(createHttpHandler(b), "/metrics")).text());
+    // The CLI's connection guard feeds the connection counters.
+    const connections = {
+      accepted: 7,
+      refused: 1,
+      acceptErrors: 2,
+      timedOut: 3,
+      headsTooLarge: 4,
+      open: 5,
+    };
+    const handler = createHttpHandler(b, { connectionMetrics: () => connections });
+    const families = parseExposition(await (await get(handler, "/metrics")).text());
+    deepStrictEqual(
+      Object.fromEntries(families.get("chitchat_http_connections_total")?.samples ?? []),
+      {
+        "result=accepted": 7,
+        "result=refused_cap": 1,
+        "result=timed_out": 3,
+        "result=head_too_large": 4,
+      },
+    );
+    equal(families.get("chitchat_http_accept_errors_total")?.samples.get(""), 2);
+    equal(families.get("chitchat_http_connections_open")?.samples.get(""), 5);
     const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
     const section = readme.slice(readme.indexOf("\n## Operating a node"));
     const rows = section.slice(0, section.indexOf("\n## ", 1)).matchAll(
