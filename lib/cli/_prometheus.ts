@@ -236,9 +236,11 @@ export function renderMetrics(source: MetricsSource): string {
   const states = chitchat.nodeStates();
   const self = chitchat.selfNodeState();
   let chars = 0;
+  let bytes = 0;
   let maxPhi = 0;
   for (const state of states) {
     chars += nodeStateInternals.stateChars(state);
+    bytes += nodeStateInternals.stateBytes(state);
     if (state === self) continue;
     const phi = chitchat.phi(state.chitchatId);
     if (
@@ -269,6 +271,12 @@ export function renderMetrics(source: MetricsSource): string {
     {},
     chars,
   ]]);
+  out.add(
+    "chitchat_state_bytes",
+    "gauge",
+    "UTF-8 bytes of the keys and values held for every node.",
+    [[{}, bytes]],
+  );
   out.add("chitchat_max_phi", "gauge", "The highest phi among live peers (0 without any).", [[
     {},
     maxPhi,

@@ -83,6 +83,8 @@ export interface NodeStateInternals {
   ): NodeState;
   /** Characters of keys and values held (tombstones included). */
   stateChars(state: NodeState): number;
+  /** UTF-8 bytes of keys and values held (tombstones included), computed once per change. */
+  stateBytes(state: NodeState): number;
   /** The failure detector's record of the node, cached by `Chitchat`. */
   liveness(state: NodeState): LivenessRecord | undefined;
   /** Caches the failure detector's record of the node. */
@@ -216,6 +218,11 @@ export class NodeState {
   #maxMessageBytes = MAX_DATAGRAM_BYTES;
   // Characters of every key and value held, tombstones included.
   #chars = 0;
+  // Bumped whenever an entry is added or removed; `#bytes` is valid while
+  // `#bytesAt` equals it.
+  #changes = 0;
+  #bytes = 0;
+  #bytesAt = 0;
   // Whether the leave mark is visible: read for every node each round.
   #leaving = false;
 
@@ -244,6 +251,19 @@ export class NodeState {
         return state;
       },
       stateChars: (state) => state.#chars,
+      stateBytes(state) {
+        // Counted on demand, not on every write: the hot path (applying a
+        // delta) only keeps `#chars`, which the limits need.
+        if (state.#bytesAt !== state.#changes) {
+          let bytes = 0;
+          for (const entry of state.#entries.values()) {
+            bytes += utf8ByteLength(entry.key) + utf8ByteLength(entry.value);
+          }
+          state.#bytes = bytes;
+          state.#bytesAt = state.#changes;
+        }
+        return state.#bytes;
+      },
       setMaxMessageBytes(state, bytes) {
         state.#maxMessageBytes = bytes;
       },
@@ -541,6 +561,7 @@ export class NodeState {
     }
     this.#entries.set(entry);
     this.#chars += entry.key.length + entry.value.length;
+    this.#changes++;
     if (entry.key === LEAVING_KEY) this.#leaving = entry.status !== "deleted";
     const versions = this.#byVersion;
     if (versions.length === 0 || versions[versions.length - 1].version < entry.version) {
@@ -575,6 +596,7 @@ export class NodeState {
   #forget(entry: KeyValueEntry): void {
     this.#holes++;
     this.#chars -= entry.key.length + entry.value.length;
+    this.#changes++;
     if (entry.status !== "deleted") this.#liveCount--;
     if (entry.status !== "set") this.#scheduledCount--;
     this.#arena = undefined;
@@ -757,6 +779,7 @@ export class NodeState {
     this.#holes = 0;
     this.#liveCount = 0;
     this.#chars = 0;
+    this.#changes++;
     this.#sortedKeys = undefined;
     this.#scheduledCount = 0;
     this.#earliestDeletionAtMs = 0;

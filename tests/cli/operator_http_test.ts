@@ -63,6 +63,13 @@ Deno.test("GET /metrics is a strict Prometheus exposition with the node's counte
       equal(value("chitchat_datagrams_dropped_total", `reason=${reason}`), 0, reason);
     }
     equal(value("chitchat_http_event_streams_open"), 0);
+    // Characters and bytes part ways on non-ASCII text, and follow writes.
+    const before = value("chitchat_state_bytes")!;
+    ok(before === value("chitchat_state_chars"), "ASCII so far");
+    b.selfNodeState().set("city", "Zürich");
+    const after = parseExposition(await (await get(createHttpHandler(b), "/metrics")).text());
+    equal(after.get("chitchat_state_chars")?.samples.get(""), before + 4 + 6);
+    equal(after.get("chitchat_state_bytes")?.samples.get(""), before + 4 + 7);
     for (const reason of ["truncated", "authentication", "replayed", "plaintext_refused"]) {
       equal(value("chitchat_decrypt_failures_total", `reason=${reason}`), 0);
     }
