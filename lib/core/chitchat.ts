@@ -477,33 +477,37 @@ export class Chitchat {
   #fitDigest(digest: Digest, budget: number): Digest {
     if (digest.byteLength <= budget) return digest;
     this.#metrics.digestsTruncated++;
-    const entries = digest.entries();
-    // The sample is drawn over line indexes and kept in id order, so the
-    // encoder does not sort it again: at 10,000 known nodes that sort was
-    // the longest task of a gossip round.
-    const order = entries.map((_, i) => i);
-    const selfIndex = entries.findIndex((entry) => entry.chitchatId === this.#self.chitchatId);
-    if (selfIndex > 0) [order[0], order[selfIndex]] = [order[selfIndex], order[0]];
-    shuffleRange(order, selfIndex === -1 ? 0 : 1, order.length, this.#random);
-    const kept = new Uint8Array(entries.length);
+    // The sample is drawn over line indexes in id order and kept in that
+    // order, so the encoder does not sort it again (at 10,000 known nodes
+    // that sort was the longest task of a gossip round), and it reads the
+    // digest's arrays without building a line object per node.
+    const ids = digestInternals.ids(digest);
+    const keys = digestInternals.keys(digest);
+    const numbers = digestInternals.numbers(digest);
+    const idOrder = digestInternals.idOrder(digest);
+    const order = idOrder.slice();
+    const selfKey = this.#selfKey;
+    const selfAt = order.findIndex((line) => keys[line] === selfKey);
+    if (selfAt > 0) [order[0], order[selfAt]] = [order[selfAt], order[0]];
+    shuffleRange(order, selfAt === -1 ? 0 : 1, order.length, this.#random);
+    const kept = new Uint8Array(ids.length);
     let length = LENGTH_PREFIX_BYTES;
-    for (const i of order) {
-      const line = digestLineBytes(idInfo(entries[i].chitchatId).bytes.length);
-      if (length + line > budget) continue;
-      length += line;
-      kept[i] = 1;
+    for (const line of order) {
+      const bytes = digestLineBytes(idInfo(ids[line]).bytes.length);
+      if (length + bytes > budget) continue;
+      length += bytes;
+      kept[line] = 1;
     }
-    const ids: ChitchatId[] = [];
-    const keys: string[] = [];
-    const numbers: number[] = [];
-    for (let i = 0; i < entries.length; i++) {
-      if (kept[i] === 0) continue;
-      const entry = entries[i];
-      ids.push(entry.chitchatId);
-      keys.push(idInfo(entry.chitchatId).key);
-      numbers.push(entry.heartbeat, entry.lastGcVersion, entry.maxVersion);
+    const keptIds: ChitchatId[] = [];
+    const keptKeys: string[] = [];
+    const keptNumbers: number[] = [];
+    for (const line of idOrder) {
+      if (kept[line] === 0) continue;
+      keptIds.push(ids[line]);
+      keptKeys.push(keys[line]);
+      keptNumbers.push(numbers[3 * line], numbers[3 * line + 1], numbers[3 * line + 2]);
     }
-    return digestInternals.fromArrays(ids, keys, numbers, true, length);
+    return digestInternals.fromArrays(keptIds, keptKeys, keptNumbers, true, length);
   }
 
   #reportHeartbeats(digest: Digest): void {
