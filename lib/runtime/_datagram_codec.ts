@@ -25,6 +25,13 @@ export interface DatagramCodec {
     bytes: Uint8Array,
     maxBytes: number,
   ): ChitchatMessage | string | Promise<ChitchatMessage | string>;
+  /**
+   * Announces that only `encode` and `decode` will be called (the
+   * in-memory network's virtual time cannot wait on a real promise).
+   *
+   * @throws {RangeError} if a key cannot be used synchronously here.
+   */
+  requireSync?(): void;
 }
 
 /** Chitchat 0.10's datagrams, unchanged. */

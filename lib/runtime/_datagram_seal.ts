@@ -37,20 +37,27 @@ function cipherName(key: Uint8Array): CipherName {
 
 let aes192: boolean | undefined;
 
-/**
- * Checks a raw key's length, throwing a RangeError that names no key
- * material. 24-byte keys need AES-192-GCM, which Deno's node:crypto lacks
- * (Node.js and Bun have it).
- */
+/** Checks a raw key's length, throwing a RangeError that names no key material. */
 export function validateKey(key: Uint8Array): void {
   if (!(key instanceof Uint8Array)) throw new TypeError("Encryption key must be a Uint8Array");
   if (key.length !== 16 && key.length !== 24 && key.length !== 32) {
     // The length only: never the key.
     throw new RangeError(`Encryption key must be 16, 24 or 32 bytes, got ${key.length}`);
   }
+}
+
+/**
+ * Checks that the synchronous seal (`node:crypto`, the in-memory network's)
+ * can use `key`: 24-byte keys need AES-192-GCM, which Deno's `node:crypto`
+ * lacks (Node.js and Bun have it; WebCrypto, the UDP sockets', has it
+ * everywhere).
+ */
+export function validateSyncKey(key: Uint8Array): void {
+  validateKey(key);
   if (key.length === 24 && !(aes192 ??= getCiphers().includes("aes-192-gcm"))) {
     throw new RangeError(
-      "Encryption key of 24 bytes needs AES-192-GCM, which this runtime's node:crypto lacks: use 16 or 32 bytes",
+      "Encryption key of 24 bytes needs AES-192-GCM, which this runtime's node:crypto lacks " +
+        "(the in-memory network seals with it): use 16 or 32 bytes",
     );
   }
 }
@@ -157,7 +164,7 @@ export function openDatagram(
   return { ok: false, reason: "authentication" };
 }
 
-/** Imports a raw key (16 or 32 bytes, checked) for {@linkcode sealDatagramAsync}, not extractable. */
+/** Imports a raw key (16, 24 or 32 bytes, checked) for {@linkcode sealDatagramAsync}, not extractable. */
 export function importSealKey(key: Uint8Array): Promise<CryptoKey> {
   validateKey(key);
   return crypto.subtle.importKey("raw", new Uint8Array(key), "AES-GCM", false, [

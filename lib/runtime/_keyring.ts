@@ -23,6 +23,7 @@ import {
   sealDatagram,
   sealDatagramAsync,
   validateKey,
+  validateSyncKey,
 } from "./_datagram_seal.ts";
 
 /** Largest message a keyring seals: a sealed datagram still fits 65,507 bytes. */
@@ -93,6 +94,7 @@ export class Keyring implements DatagramCodec {
   #webKeys: (Promise<CryptoKey> | undefined)[] = [];
   #sendPlaintext: boolean;
   #acceptPlaintext: boolean;
+  #syncOnly = false;
   readonly #replayWindowMs: number;
   readonly #guard: ReplayGuard;
   readonly #now: () => number;
@@ -168,9 +170,25 @@ export class Keyring implements DatagramCodec {
     return { ...this.#failures };
   }
 
+  /**
+   * Only `encode` and `decode` will be called from now on (the in-memory
+   * network): every key, present and future, must work with `node:crypto`.
+   */
+  requireSync(): void {
+    this.#keys.forEach((key, i) => {
+      try {
+        validateSyncKey(key);
+      } catch (error) {
+        throw new RangeError(`Invalid encryption.keys[${i}]: ${(error as Error).message}`);
+      }
+    });
+    this.#syncOnly = true;
+  }
+
   /** Adds a key that opens datagrams (the first key ever added also seals). */
   addKey(key: Uint8Array): void {
-    validateKey(key);
+    if (this.#syncOnly) validateSyncKey(key);
+    else validateKey(key);
     if (this.#indexOf(key) !== -1) return;
     this.#add(key);
   }

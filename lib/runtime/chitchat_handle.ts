@@ -415,7 +415,7 @@ export class ChitchatHandle implements AsyncDisposable {
    * {@linkcode ChitchatHandle.setEncryption} turns them off: that is step 1
    * of a rolling migration. Adding a key already held does nothing.
    *
-   * @param key A raw AES key of 16 or 32 bytes (24 where `node:crypto` has AES-192-GCM); copied.
+   * @param key A raw AES key of 16, 24 or 32 bytes (not 24 on the in-memory network under Deno); copied.
    * @throws {RangeError} if the key's length is wrong (the message names the length only).
    * @throws {TypeError} if the transport cannot seal (a custom `Transport`).
    *

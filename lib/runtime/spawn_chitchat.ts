@@ -82,9 +82,9 @@ export interface SpawnChitchatConfig extends ChitchatConfig {
    */
   readonly encryption?: {
     /**
-     * Raw AES keys of 16 or 32 bytes (24 where `node:crypto` has
-     * AES-192-GCM: Node.js and Bun, not Deno). The first seals; all are
-     * tried to open. At least one.
+     * Raw AES keys of 16, 24 or 32 bytes (on the in-memory network under
+     * Deno, 16 or 32: its `node:crypto` lacks AES-192-GCM). The first
+     * seals; all are tried to open. At least one.
      */
     readonly keys: readonly Uint8Array[];
     /**

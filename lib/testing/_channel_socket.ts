@@ -70,6 +70,8 @@ export class ChannelSocket implements CodecSocket {
   }
 
   [useCodec](codec: DatagramCodec): void {
+    // Virtual time: this socket seals and opens synchronously.
+    codec.requireSync?.();
     this.codec = codec;
   }
 

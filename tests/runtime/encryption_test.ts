@@ -5,8 +5,9 @@
 // cluster migrates from plaintext and rotates its key without losing a write
 // or declaring a false death.
 
-import { deepStrictEqual, equal, ok as assert, throws } from "node:assert/strict";
+import { deepStrictEqual, equal, ok as assert, rejects, throws } from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { getCiphers } from "node:crypto";
 import type { ChitchatHandle } from "../../lib/runtime/chitchat_handle.ts";
 import { Chitchat, chitchatInternals } from "../../lib/core/chitchat.ts";
 import { Digest } from "../../lib/core/digest.ts";
@@ -75,6 +76,26 @@ for (
     }
   });
 }
+
+Deno.test("a 24-byte key works over UDP, and on the in-memory network where node:crypto has AES-192-GCM", async () => {
+  const key24 = new Uint8Array(24).fill(9);
+  {
+    const env = udpEnv();
+    await using cluster = new TestCluster(env, { encryption: { keys: [key24] } });
+    const nodes = await cluster.spawnMany(2);
+    nodes[0].selfNodeState().set("secret", "aes-192");
+    await env.waitUntil(() => converged(nodes), "AES-192 convergence", TIMEOUT_MS);
+    equal(nodes[1].chitchat.nodeState(nodes[0].chitchatId)?.get("secret"), "aes-192");
+  }
+  const env = channelEnv();
+  await using cluster = new TestCluster(env, { encryption: { keys: [key24] } });
+  if (getCiphers().includes("aes-192-gcm")) {
+    const nodes = await cluster.spawnMany(2);
+    await env.waitUntil(() => converged(nodes), "AES-192 convergence (channel)", TIMEOUT_MS);
+  } else {
+    await rejects(cluster.spawnMany(1), /keys\[0\].*needs AES-192-GCM/);
+  }
+});
 
 for (
   const [label, makeEnv, steps] of [
