@@ -298,6 +298,42 @@ function decodeUtf8(
     : asciiString(bytes, from, length);
 }
 
+/**
+ * The string of `bytes[from, from + length)` if they are all ASCII, else
+ * `undefined` (the caller takes the checked path); short ones are interned
+ * when `intern` is set, as {@linkcode ByteReader.string} does.
+ */
+export function asciiOrUndefined(
+  bytes: Uint8Array,
+  from: number,
+  length: number,
+  intern: boolean,
+): string | undefined {
+  const end = from + length;
+  if (intern && length <= INTERN_MAX_BYTES) {
+    let hash = 0x811c9dc5;
+    for (let i = from; i < end; i++) {
+      const c = bytes[i];
+      if (c > 0x7f) return undefined;
+      hash = Math.imul(hash ^ c, 0x01000193);
+    }
+    const slot = (hash >>> 0) & (INTERN_SLOTS - 1);
+    const cached = internStrings[slot];
+    if (cached !== undefined && cached.length === length && sameAscii(cached, bytes, from)) {
+      return cached;
+    }
+    const fresh = asciiString(bytes, from, length);
+    internStrings[slot] = fresh;
+    return fresh;
+  }
+  let bits = 0;
+  for (let i = from; i < end; i++) bits |= bytes[i];
+  if (bits > 0x7f) return undefined;
+  return length > 256
+    ? latin1Decoder.decode(bytes.subarray(from, end))
+    : asciiString(bytes, from, length);
+}
+
 function sameAscii(s: string, bytes: Uint8Array, from: number): boolean {
   for (let i = 0; i < s.length; i++) {
     if (s.charCodeAt(i) !== bytes[from + i]) return false;

@@ -1,18 +1,22 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // Internal: digest and delta bodies of the wire format (WIRE.md beside this file).
 
-import { ByteReader, type ByteWriter, writeU64 } from "./_binary.ts";
+import { asciiOrUndefined, ByteReader, type ByteWriter, writeU64 } from "./_binary.ts";
+import { KeyValueEntry } from "../_key_value_entry.ts";
 import { readBlockStream } from "./_block_stream.ts";
 import { compareIdInfos, type IdInfo, idInfo, readChitchatId } from "../_chitchat_id_info.ts";
 import type { ChitchatId } from "../chitchat_id.ts";
 import { DecodeError } from "./decode_error.ts";
 import { type Delta, deltaInternals, type NodeDelta } from "../delta.ts";
 import { Digest, type DigestEntry, digestInternals } from "../digest.ts";
-import type { DeletionStatus, KeyValueMutation } from "../versioned_value.ts";
+import type { DeletionStatus } from "../versioned_value.ts";
 import { LENGTH_PREFIX_BYTES } from "./wire_sizes.ts";
 
 /** Wire status codes, indexed by code. */
 const DELETION_STATUS_CODES: readonly DeletionStatus[] = ["set", "deleted", "deleteAfterTtl"];
+
+/** 2^32, to join the halves of a u64. */
+const TWO_POW_32 = 0x1_0000_0000;
 
 export function writeDigest(writer: ByteWriter, digest: Digest): void {
   const ids = digestInternals.ids(digest);
@@ -79,7 +83,7 @@ interface MutableNodeDelta {
   chitchatId: NodeDelta["chitchatId"];
   fromVersionExcluded: number;
   lastGcVersion: number;
-  keyValues: KeyValueMutation[];
+  keyValues: KeyValueEntry[];
   maxVersion: number;
 }
 
@@ -104,10 +108,53 @@ export function parseOperations(stream: Uint8Array): Delta {
   const reader: ByteReader = new ByteReader(stream);
   const nodeDeltas: MutableNodeDelta[] = [];
   const seen = new Set<string>();
+  const end = stream.length;
   let current: MutableNodeDelta | undefined;
-  while (reader.pos < reader.end) {
-    const tagOffset = reader.pos;
-    const tag = stream[reader.pos++];
+  let pos = 0;
+  while (pos < end) {
+    const tagOffset = pos;
+    const tag = stream[pos];
+    if (tag === 1 && current !== undefined) {
+      // The bulk of a delta, read without a bounds check per field: a
+      // well-formed ASCII key-value. Anything else (short data, UTF-8, an
+      // unsafe version, a bad status) takes the checked path below, which
+      // refuses it with the precise error.
+      const keyStart = pos + 3;
+      if (keyStart <= end) {
+        const keyLength = stream[pos + 1] | (stream[pos + 2] << 8);
+        const valueStart = keyStart + keyLength + 2;
+        if (valueStart <= end) {
+          const valueLength = stream[valueStart - 2] | (stream[valueStart - 1] << 8);
+          const at = valueStart + valueLength;
+          if (at + 9 <= end) {
+            const high = stream[at + 4] | (stream[at + 5] << 8) | (stream[at + 6] << 16) |
+              (stream[at + 7] << 24);
+            const code = stream[at + 8];
+            if (high >= 0 && high <= 0x1f_ffff && code <= 2) {
+              const low = stream[at] | (stream[at + 1] << 8) | (stream[at + 2] << 16) |
+                (stream[at + 3] << 24);
+              // Small versions stay small integers (no heap number per entry).
+              const version = high === 0 && low >= 0 ? low : high * TWO_POW_32 + (low >>> 0);
+              if (version > current.maxVersion) {
+                const key = asciiOrUndefined(stream, keyStart, keyLength, true);
+                const value = key === undefined
+                  ? undefined
+                  : asciiOrUndefined(stream, valueStart, valueLength, false);
+                if (value !== undefined) {
+                  current.keyValues.push(
+                    new KeyValueEntry(key!, value, version, DELETION_STATUS_CODES[code], 0),
+                  );
+                  current.maxVersion = version;
+                  pos = at + 9;
+                  continue;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    reader.pos = pos + 1;
     if (tag === 1) {
       if (current === undefined) {
         reader.fail("Key-value operation before any node operation", tagOffset);
@@ -124,7 +171,7 @@ export function parseOperations(stream: Uint8Array): Delta {
           tagOffset,
         );
       }
-      current.keyValues.push({ key, value, version, status });
+      current.keyValues.push(new KeyValueEntry(key, value, version, status, 0));
       current.maxVersion = version;
     } else if (tag === 0) {
       const info = readChitchatId(reader);
@@ -148,6 +195,7 @@ export function parseOperations(stream: Uint8Array): Delta {
     } else {
       reader.fail(`Unknown delta operation ${tag}`, tagOffset);
     }
+    pos = reader.pos;
   }
   return deltaInternals.unchecked(nodeDeltas);
 }
