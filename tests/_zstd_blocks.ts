@@ -3,6 +3,7 @@
 // the block-stream reader with hostile input, and the most compressible
 // delta our own writer sends.
 
+import { zstdCompressSync, type ZstdOptions } from "node:zlib";
 import { ClusterState } from "../lib/core/cluster_state.ts";
 import type { Delta } from "../lib/core/delta.ts";
 
@@ -75,4 +76,54 @@ export function mostCompressibleDelta(): Delta {
   const theirs = new ClusterState();
   theirs.nodeStateOrInit(id);
   return ours.computeDelta(theirs.computeDigest(), 65_000);
+}
+
+/**
+ * An ACK whose delta mixes every shape of frame the block reader meets:
+ * several frames to a block, sizes that end on 16 KiB and sizes that do
+ * not, empty and skippable frames, stored blocks in between and one frame
+ * (with `withUnsizedFrame`) one frame without a content size; and the
+ * content it must read to.
+ */
+export function mixedFrameStream(
+  withUnsizedFrame: boolean,
+): { datagram: Uint8Array; content: Uint8Array } {
+  const contentOf = (length: number, seed: number) =>
+    Uint8Array.from({ length }, (_, i) => (i * seed + (i >>> 7)) % 251);
+  const zstd = (content: Uint8Array) =>
+    zstdCompressSync(content, { pledgedSrcSize: content.length } as ZstdOptions);
+  const concat = (parts: readonly Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  };
+  const pieces = [[16_384, 3], [5_000, 5], [16_384, 7], [0, 1], [1_000, 11], [300, 13]].map((
+    [length, seed],
+  ) => contentOf(length, seed));
+  const stored = contentOf(700, 17);
+  const unsized = contentOf(200, 19);
+  const skippable = Uint8Array.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+  const blocks: Block[] = [
+    { type: "compressed", body: concat([zstd(pieces[0]), zstd(pieces[1])]) },
+    { type: "stored", body: stored },
+    { type: "compressed", body: concat([zstd(pieces[2]), skippable, zstd(pieces[3])]) },
+    { type: "compressed", body: concat([zstd(pieces[4]), zstd(pieces[5])]) },
+  ];
+  if (withUnsizedFrame) {
+    blocks.push({ type: "compressed", body: rawFrame(unsized, { windowDescriptor: 0 }) });
+  }
+  return {
+    datagram: ackWithBlocks(blocks),
+    content: concat([
+      pieces[0],
+      pieces[1],
+      stored,
+      ...pieces.slice(2),
+      ...(withUnsizedFrame ? [unsized] : []),
+    ]),
+  };
 }

@@ -8,7 +8,7 @@
 // missing) on 127.0.0.1 port 0, and avoids syntax that Node 22 lacks
 // (`using`).
 
-import { equal, ok as assert, rejects } from "node:assert/strict";
+import { deepEqual, equal, ok as assert, rejects } from "node:assert/strict";
 import {
   type ChitchatHandle,
   Digest,
@@ -20,6 +20,9 @@ import { ChannelTransport } from "../../lib/testing/mod.ts";
 import { NodeUdpTransport } from "../../lib/runtime/node_udp_transport.ts";
 import { loadVectors } from "../_vectors.ts";
 import { runVector } from "../_vector_runners.ts";
+import { mixedFrameStream } from "../_zstd_blocks.ts";
+import { ByteReader } from "../../lib/core/wire/_binary.ts";
+import { readBlockStream } from "../../lib/core/wire/_block_stream.ts";
 import { check, runChecks, runtimeName } from "./_harness.ts";
 
 const GOSSIP_INTERVAL_MS = 50;
@@ -36,6 +39,15 @@ for (const vector of vectors) {
     runVector(vector);
   });
 }
+
+check("frames of every shape read to their content (one decompressor call or several)", () => {
+  for (const withUnsizedFrame of [false, true]) {
+    const { datagram, content } = mixedFrameStream(withUnsizedFrame);
+    const reader = new ByteReader(datagram, 4);
+    deepEqual(readBlockStream(reader), content);
+    equal(reader.pos, datagram.length);
+  }
+});
 
 check("./testing loads: a ChannelTransport carries a message", async () => {
   const transport = new ChannelTransport();

@@ -5,7 +5,7 @@
 // deltas our writer sends for real state still decode. Run as a script,
 // this file is the probe of the memory test below.
 
-import { equal, ok, throws } from "node:assert/strict";
+import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import { zstdCompressSync, zstdDecompressSync, type ZstdOptions } from "node:zlib";
 import {
   ClusterState,
@@ -28,6 +28,7 @@ import {
   ackWithZstdBlocks,
   type Block,
   frameWithWindow,
+  mixedFrameStream,
   mostCompressibleDelta,
   rawFrame,
   ZSTD_MAGIC,
@@ -237,3 +238,24 @@ if (import.meta.main && Deno.args.includes("--rss-probe")) {
   const rssGrowthBytes = Deno.memoryUsage().rss - before;
   console.log(JSON.stringify({ refusedFromHeader, rssGrowthBytes }));
 }
+
+Deno.test("frames of every shape, with and without content sizes, read to their content", () => {
+  for (const withUnsizedFrame of [false, true]) {
+    const { datagram, content } = mixedFrameStream(withUnsizedFrame);
+    const reader = new ByteReader(datagram, 4);
+    deepStrictEqual(readBlockStream(reader), content);
+    equal(reader.pos, datagram.length);
+  }
+});
+
+Deno.test("a frame declaring more or less than it holds is refused among well-formed ones", () => {
+  const good = zstd(new Uint8Array(20_000).fill(7));
+  for (const declared of [199, 201]) {
+    const liar = rawFrame(new Uint8Array(200), { contentSize: declared });
+    const datagram = ackWithBlocks([compressed(good), compressed(liar), compressed(good)]);
+    throws(
+      () => decodeMessage(datagram),
+      (error) => error instanceof DecodeError && /content size|decompress/.test(error.message),
+    );
+  }
+});
