@@ -334,7 +334,8 @@ export function asciiOrUndefined(
     : asciiString(bytes, from, length);
 }
 
-function sameAscii(s: string, bytes: Uint8Array, from: number): boolean {
+/** Whether the ASCII string `s` is spelled by the bytes at `from` (the caller checked the room). */
+export function sameAscii(s: string, bytes: Uint8Array, from: number): boolean {
   for (let i = 0; i < s.length; i++) {
     if (s.charCodeAt(i) !== bytes[from + i]) return false;
   }

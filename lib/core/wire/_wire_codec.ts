@@ -1,7 +1,13 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // Internal: digest and delta bodies of the wire format (WIRE.md beside this file).
 
-import { asciiOrUndefined, ByteReader, type ByteWriter, writeU64 } from "./_binary.ts";
+import {
+  asciiOrUndefined,
+  ByteReader,
+  type ByteWriter,
+  sameAscii,
+  writeU64,
+} from "./_binary.ts";
 import { KeyValueEntry } from "../_key_value_entry.ts";
 import { readBlockStream } from "./_block_stream.ts";
 import { compareIdInfos, type IdInfo, idInfo, readChitchatId } from "../_chitchat_id_info.ts";
@@ -109,6 +115,7 @@ export function parseOperations(stream: Uint8Array): Delta {
   const nodeDeltas: MutableNodeDelta[] = [];
   const seen = new Set<string>();
   const end = stream.length;
+  const keysByPosition: (string | undefined)[] = [];
   let current: MutableNodeDelta | undefined;
   let pos = 0;
   while (pos < end) {
@@ -136,7 +143,14 @@ export function parseOperations(stream: Uint8Array): Delta {
               // Small versions stay small integers (no heap number per entry).
               const version = high === 0 && low >= 0 ? low : high * TWO_POW_32 + (low >>> 0);
               if (version > current.maxVersion) {
-                const key = asciiOrUndefined(stream, keyStart, keyLength, true);
+                // Nodes tend to hold the same keys in the same order: the key
+                // at this position in the previous node is the likely one.
+                const index = current.keyValues.length;
+                const guess = keysByPosition[index];
+                const key = guess !== undefined && guess.length === keyLength &&
+                    sameAscii(guess, stream, keyStart)
+                  ? guess
+                  : (keysByPosition[index] = asciiOrUndefined(stream, keyStart, keyLength, true));
                 const value = key === undefined
                   ? undefined
                   : asciiOrUndefined(stream, valueStart, valueLength, false);
