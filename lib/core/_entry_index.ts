@@ -51,6 +51,24 @@ export class EntryIndex {
     this.#items = [];
   }
 
+  /** Stores `entry`, whose key the index does not hold (the caller just looked). */
+  add(entry: KeyValueEntry): void {
+    if (this.#map !== undefined) {
+      this.#map.set(entry.key, entry);
+      return;
+    }
+    const items = this.#items;
+    if (items.length < SMALL) {
+      items.push(entry);
+      return;
+    }
+    const map = new Map<string, KeyValueEntry>();
+    for (const item of items) map.set(item.key, item);
+    map.set(entry.key, entry);
+    this.#map = map;
+    this.#items = [];
+  }
+
   delete(key: string): boolean {
     if (this.#map !== undefined) return this.#map.delete(key);
     const items = this.#items;

@@ -556,10 +556,11 @@ export class NodeState {
     if (previous !== undefined) {
       if (previous.version >= entry.version) return false;
       this.#forget(previous);
+      this.#entries.set(entry);
     } else {
       this.#sortedKeys = undefined;
+      this.#entries.add(entry);
     }
-    this.#entries.set(entry);
     this.#chars += entry.key.length + entry.value.length;
     this.#changes++;
     if (entry.key === LEAVING_KEY) this.#leaving = entry.status !== "deleted";
