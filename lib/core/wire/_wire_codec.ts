@@ -1,13 +1,7 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // Internal: digest and delta bodies of the wire format (WIRE.md beside this file).
 
-import {
-  asciiOrUndefined,
-  ByteReader,
-  type ByteWriter,
-  sameAscii,
-  writeU64,
-} from "./_binary.ts";
+import { asciiOrUndefined, ByteReader, type ByteWriter, sameAscii, writeU64 } from "./_binary.ts";
 import { KeyValueEntry } from "../_key_value_entry.ts";
 import { readBlockStream } from "./_block_stream.ts";
 import { compareIdInfos, type IdInfo, idInfo, readChitchatId } from "../_chitchat_id_info.ts";
