@@ -79,8 +79,13 @@ export interface ChitchatMetrics {
   readonly nodeDeltasInvalid: number;
   /** Node states reset because a peer collected tombstones we had not seen. */
   readonly resets: number;
-  /** Digests sampled because the whole digest could not fit one datagram. */
+  /** Digests cut to a window (or a sample) because the whole digest could not fit one datagram. */
   readonly digestsTruncated: number;
+  /**
+   * Received digests read as windows: the delta answering them covered only
+   * the nodes within their first and last ids.
+   */
+  readonly digestsReadAsWindows: number;
   /** Node deltas about this node, refused: only this node writes its state. */
   readonly ownDeltasRefused: number;
   /** Node deltas refused because their max version jumps further than plausible. */
@@ -116,7 +121,18 @@ export interface ChitchatInternals {
    * encrypts, so sealed datagrams still fit.
    */
   setMaxMessageBytes(chitchat: Chitchat, bytes: number): void;
+  /**
+   * How digests too large for one datagram are cut: `"windowed"` (the
+   * default: a rotating window of the id order, and received digests read
+   * as windows) or `"sampled"` (the earlier scheme: a random sample, and
+   * every digest read as whole), kept to measure one against the other.
+   */
+  setDigestMode(chitchat: Chitchat, mode: DigestMode): void;
 }
+
+/** How digests too large for one datagram are cut (see {@linkcode ChitchatInternals.setDigestMode}). */
+export type DigestMode = "windowed" | "sampled";
+
 
 let internals: ChitchatInternals;
 // Set while `fromResolved` builds a node, so its configuration is not checked twice.
@@ -158,6 +174,10 @@ export class Chitchat {
   readonly #selfKey: string;
   readonly #clusterIdBytes: number;
   #maxMessageBytes = MAX_DATAGRAM_BYTES;
+  #digestMode: DigestMode = "windowed";
+  // Where the next window starts, as an index into the id order: every
+  // windowed digest (SYN or SYN-ACK) continues where the last one ended.
+  #windowStart = 0;
   #previousLive: readonly NodeState[] = [];
   #previousVersions: readonly number[] = [];
   #liveSnapshot: readonly NodeState[] = [];
@@ -173,6 +193,7 @@ export class Chitchat {
     nodeDeltasInvalid: 0,
     resets: 0,
     digestsTruncated: 0,
+    digestsReadAsWindows: 0,
     ownDeltasRefused: 0,
     implausibleDeltas: 0,
     implausibleHeartbeats: 0,
@@ -243,6 +264,9 @@ export class Chitchat {
       setMaxMessageBytes(chitchat, bytes) {
         chitchat.#maxMessageBytes = bytes;
         nodes.setMaxMessageBytes(chitchat.#self, bytes);
+      },
+      setDigestMode(chitchat, mode) {
+        chitchat.#digestMode = mode;
       },
     };
   }
@@ -325,17 +349,60 @@ export class Chitchat {
   /**
    * The SYN that starts a handshake: our digest (nodes scheduled for
    * deletion left out). If the digest cannot fit one datagram (beyond
-   * about 1,280 nodes) a random sample that fits is sent, always with
-   * this node in it.
+   * about 1,280 nodes) a window of it that fits is sent: consecutive nodes
+   * in id order, each SYN continuing where the previous one ended (see
+   * lib/core/wire/WIRE.md, "Windowed digests").
    *
    * @returns The message.
    */
   createSynMessage(): SynMessage {
     const excluded = this.scheduledForDeletionNodes();
-    const budget = this.#maxMessageBytes - MESSAGE_HEADER_BYTES - LENGTH_PREFIX_BYTES -
-      this.#clusterIdBytes;
-    const digest = this.#fitDigest(this.#clusterState.computeDigest(excluded), budget);
+    const digest = this.#fitDigest(this.#clusterState.computeDigest(excluded), this.#synBudget());
     return { type: "syn", clusterId: this.#config.clusterId, digest };
+  }
+
+  /** Room for the digest of our SYN: the datagram minus header, cluster id and its prefix. */
+  #synBudget(): number {
+    return this.#maxMessageBytes - MESSAGE_HEADER_BYTES - LENGTH_PREFIX_BYTES -
+      this.#clusterIdBytes;
+  }
+
+  /**
+   * Whether a received digest is read as a window. No marker says so (a
+   * Rust peer must read the message as an ordinary one): a node reads
+   * digests as windows while its own digest does not fit one SYN, that is
+   * while it sends windows itself, unless the digest is too small to be
+   * one. See lib/core/wire/WIRE.md, "Windowed digests".
+   */
+  #readsAsWindow(peerDigest: Digest, ownDigestBytes: number): boolean {
+    if (this.#digestMode !== "windowed") return false;
+    if (peerDigest.byteLength < this.#minWindowBytes() || ownDigestBytes <= this.#synBudget()) {
+      return false;
+    }
+    this.#metrics.digestsReadAsWindows++;
+    return true;
+  }
+
+  /**
+   * A received digest smaller than this (a quarter of a datagram) is read
+   * as whole even in windowed mode: windows fill their budget, half a
+   * datagram at least, so a digest this small is the whole view of a peer
+   * that knows few nodes (a newcomer), which should get every node it lacks.
+   */
+  #minWindowBytes(): number {
+    return Math.floor(this.#maxMessageBytes / 4);
+  }
+
+  /** The delta a peer misses, over its window only when its digest reads as one. */
+  #deltaFor(
+    peerDigest: Digest,
+    budget: number,
+    excluded: ChitchatId[],
+    ownDigestBytes: number,
+  ): Delta {
+    return this.#readsAsWindow(peerDigest, ownDigestBytes)
+      ? clusterStateInternals.computeDeltaInWindow(this.#clusterState, peerDigest, budget, excluded)
+      : this.#clusterState.computeDelta(peerDigest, budget, excluded);
   }
 
   /**
@@ -378,14 +445,16 @@ export class Chitchat {
         this.#reportHeartbeats(message.digest);
         const excluded = this.scheduledForDeletionNodes();
         let digest = this.#clusterState.computeDigest(excluded);
+        const ownDigestBytes = digest.byteLength;
         const room = this.#maxMessageBytes - MESSAGE_HEADER_BYTES;
         // The reference sends its whole digest; past one datagram it would
         // underflow its budget. Beyond that we keep half the room for the delta.
         if (digest.byteLength > room - 1) digest = this.#fitDigest(digest, Math.floor(room / 2));
-        const delta = this.#clusterState.computeDelta(
+        const delta = this.#deltaFor(
           message.digest,
           room - digest.byteLength,
           excluded,
+          ownDigestBytes,
         );
         return { type: "synAck", digest, delta };
       }
@@ -393,10 +462,18 @@ export class Chitchat {
         this.#metrics.synAckReceived++;
         this.#reportHeartbeats(message.digest);
         this.#applyDelta(message);
-        const delta = this.#clusterState.computeDelta(
+        const excluded = this.scheduledForDeletionNodes();
+        // Our own digest's size decides how the peer's reads; build it only
+        // when the peer's is large enough to be a window.
+        const ownDigestBytes = this.#digestMode === "windowed" &&
+            message.digest.byteLength >= this.#minWindowBytes()
+          ? this.#clusterState.computeDigest(excluded).byteLength
+          : 0;
+        const delta = this.#deltaFor(
           message.digest,
           this.#maxMessageBytes - MESSAGE_HEADER_BYTES,
-          this.scheduledForDeletionNodes(),
+          excluded,
+          ownDigestBytes,
         );
         return { type: "ack", delta };
       }
@@ -473,10 +550,48 @@ export class Chitchat {
     return true;
   }
 
-  /** Keeps `self` and a random sample of the other lines that fits `budget` bytes. */
+  /** The digest itself if it fits `budget` bytes, else a window (or, in sampled mode, a sample) that fits. */
   #fitDigest(digest: Digest, budget: number): Digest {
     if (digest.byteLength <= budget) return digest;
     this.#metrics.digestsTruncated++;
+    return this.#digestMode === "windowed"
+      ? this.#windowOf(digest, budget)
+      : this.#sampleOf(digest, budget);
+  }
+
+  /**
+   * The lines of `digest` (ours, in id order) from the window cursor on,
+   * as many as fit `budget` bytes. A window that reaches the end of the id
+   * order is filled backwards from its start instead of wrapping: its
+   * first and last ids must bound it (a wrapped one would claim every node
+   * between). The next window starts after this one, or at the first id
+   * after the last.
+   */
+  #windowOf(digest: Digest, budget: number): Digest {
+    const ids = digestInternals.ids(digest);
+    const keys = digestInternals.keys(digest);
+    const numbers = digestInternals.numbers(digest);
+    const count = ids.length;
+    const lineBytes = (i: number): number => digestLineBytes(idInfo(ids[i]).bytes.length);
+    let start = this.#windowStart < count ? this.#windowStart : 0;
+    let end = start;
+    let length = LENGTH_PREFIX_BYTES;
+    while (end < count && length + lineBytes(end) <= budget) length += lineBytes(end++);
+    if (end === count) {
+      while (start > 0 && length + lineBytes(start - 1) <= budget) length += lineBytes(--start);
+    }
+    this.#windowStart = end === count ? 0 : end;
+    return digestInternals.fromArrays(
+      ids.slice(start, end),
+      keys.slice(start, end),
+      numbers.slice(3 * start, 3 * end),
+      true,
+      length,
+    );
+  }
+
+  /** Keeps `self` and a random sample of the other lines that fits `budget` bytes. */
+  #sampleOf(digest: Digest, budget: number): Digest {
     // The sample is drawn over line indexes in id order and kept in that
     // order, so the encoder does not sort it again (at 10,000 known nodes
     // that sort was the longest task of a gossip round), and it reads the

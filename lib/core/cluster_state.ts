@@ -96,6 +96,17 @@ export interface ClusterStateInternals {
   setOwner(cluster: ClusterState, chitchatId: ChitchatId): void;
   /** Sets the caps of the node states created from now on. */
   setLimits(cluster: ClusterState, limits: ResolvedLimits): void;
+  /**
+   * {@linkcode ClusterState.computeDelta} for a windowed digest: only the
+   * nodes whose ids fall within the digest's smallest and largest ids are
+   * compared (see lib/core/wire/WIRE.md, "Windowed digests").
+   */
+  computeDeltaInWindow(
+    cluster: ClusterState,
+    peerDigest: Digest,
+    budgetBytes: number,
+    excluded: Iterable<ChitchatId>,
+  ): Delta;
 }
 
 let internals: ClusterStateInternals;
@@ -181,6 +192,10 @@ export class ClusterState {
         // Forgotten unconfirmed nodes must not be taught back by peers that
         // still hold them: remember as many as can be known at once.
         cluster.#historySize = Math.max(GARBAGE_COLLECTED_NODE_HISTORY_SIZE, limits.maxNodes);
+      },
+      computeDeltaInWindow(cluster, peerDigest, budgetBytes, excluded) {
+        const [from, to] = cluster.#windowRange(peerDigest);
+        return cluster.#computeDelta(peerDigest, budgetBytes, excluded, from, to);
       },
     };
   }
@@ -393,6 +408,48 @@ export class ClusterState {
     budgetBytes: number,
     excluded: Iterable<ChitchatId> = [],
   ): Delta {
+    return this.#computeDelta(peerDigest, budgetBytes, excluded, 0, this.#sorted().length);
+  }
+
+  /**
+   * The range `[from, to)` of our sorted states whose ids fall within the
+   * smallest and largest ids of `digest` (empty for an empty digest). The
+   * bounds are taken over every line, not the first and last: a peer that
+   * does not sort its lines must not widen or shrink its window by it.
+   */
+  #windowRange(digest: Digest): [number, number] {
+    const ids = digestInternals.ids(digest);
+    if (ids.length === 0) return [0, 0];
+    let low = idInfo(ids[0]);
+    let high = low;
+    for (let i = 1; i < ids.length; i++) {
+      const info = idInfo(ids[i]);
+      if (compareIdInfos(info, low) < 0) low = info;
+      else if (compareIdInfos(info, high) > 0) high = info;
+    }
+    const sorted = this.#sorted();
+    // First state at or above `low`, first state above `high`.
+    const search = (bound: typeof low, strict: boolean): number => {
+      let lo = 0;
+      let hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        const order = compareIdInfos(nodes.idInfo(sorted[mid]), bound);
+        if (order < 0 || (strict && order === 0)) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    return [search(low, false), search(high, true)];
+  }
+
+  #computeDelta(
+    peerDigest: Digest,
+    budgetBytes: number,
+    excluded: Iterable<ChitchatId>,
+    from: number,
+    to: number,
+  ): Delta {
     const skip = keySet(excluded);
     const stale: StaleNode[] = [];
     // Both sides are usually in id order with the same nodes: walk the
@@ -402,7 +459,7 @@ export class ClusterState {
     const ours = this.#sortedKeys();
     const sorted = this.#sorted();
     let next = 0;
-    for (let i = 0; i < sorted.length; i++) {
+    for (let i = from; i < to; i++) {
       const state = sorted[i];
       const key = ours[i];
       let line: number;

@@ -98,7 +98,7 @@ export interface ChannelTransportOptions {
  *
  * const stats: ChannelTransportStats = {
  *   messagesSent: 3, bytesSent: 300, messagesDelivered: 2, bytesDelivered: 200,
- *   messagesDropped: 1, bytesDropped: 100,
+ *   messagesDropped: 1, bytesDropped: 100, largestMessageBytes: 100,
  * };
  * assert(stats.messagesSent === stats.messagesDelivered + stats.messagesDropped);
  * ```
@@ -116,6 +116,8 @@ export interface ChannelTransportStats {
   readonly messagesDropped: number;
   /** Encoded bytes of those messages. */
   readonly bytesDropped: number;
+  /** Encoded bytes of the largest message sent (for an address: that it sent). */
+  readonly largestMessageBytes: number;
 }
 
 /** Options of {@linkcode ChannelTransport.cut} and {@linkcode ChannelTransport.heal}. */
@@ -141,6 +143,7 @@ function emptyStats(): MutableStats {
     bytesDelivered: 0,
     messagesDropped: 0,
     bytesDropped: 0,
+    largestMessageBytes: 0,
   };
 }
 
@@ -484,9 +487,11 @@ export class ChannelTransport implements Transport {
   #countSent(fromKey: string, bytes: number): void {
     this.#stats.messagesSent++;
     this.#stats.bytesSent += bytes;
+    if (bytes > this.#stats.largestMessageBytes) this.#stats.largestMessageBytes = bytes;
     const stats = this.#statsOf(fromKey);
     stats.messagesSent++;
     stats.bytesSent += bytes;
+    if (bytes > stats.largestMessageBytes) stats.largestMessageBytes = bytes;
   }
 
   #countDropped(fromKey: string, bytes: number): void {

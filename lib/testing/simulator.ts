@@ -232,6 +232,8 @@ export interface TrafficStats {
   readonly bytesSent: number;
   /** Messages lost on the way. */
   readonly messagesDropped: number;
+  /** Bytes of the largest message sent. */
+  readonly largestMessageBytes: number;
 }
 
 /**
@@ -851,6 +853,7 @@ export class Simulator implements AsyncDisposable {
       messagesSent: stats.messagesSent,
       bytesSent: stats.bytesSent,
       messagesDropped: stats.messagesDropped,
+      largestMessageBytes: stats.largestMessageBytes,
     };
   }
 

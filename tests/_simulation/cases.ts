@@ -14,9 +14,11 @@ import {
   failureDetection,
   falseDeaths,
   gracefulLeave,
+  largeCluster,
   partitionHeal,
   propagation,
 } from "./scenarios.ts";
+import type { DigestMode } from "../../lib/core/chitchat.ts";
 
 /** One reported metric of a case. */
 export interface CaseMetric {
@@ -48,6 +50,11 @@ export interface SimulationCase {
   readonly setting: string;
   /** What it reports. */
   readonly metrics: readonly CaseMetric[];
+  /**
+   * Run only when `--scenario` names it, with this many seeds unless
+   * `--seeds` says otherwise: for cases that take minutes.
+   */
+  readonly onRequest?: { readonly seeds: number };
   /** Runs it once. */
   run(seed: number): Promise<CaseRun>;
 }
@@ -255,6 +262,40 @@ const BIG_STATE: SimulationCase = {
   },
 };
 
+function largeClusterCase(n: number, digestMode: DigestMode): SimulationCase {
+  return {
+    scenario: "large-cluster",
+    n,
+    setting: `1 s, 10 keys, ${digestMode} digests`,
+    metrics: [
+      seconds("converged", "s after last start"),
+      seconds("propagation median", "s over nodes"),
+      seconds("propagation max", "s"),
+      seconds("detected", "s, every node"),
+      count("bandwidth", "B/node/s"),
+      count("largest datagram", "B (max 65,507)"),
+    ],
+    onRequest: { seeds: 1 },
+    run: async (seed) => {
+      const r = await largeCluster({ seed, n, digestMode });
+      return outcome({
+        "converged": r.convergedMs,
+        "propagation median": r.propagationMedianMs,
+        "propagation max": r.propagationMaxMs,
+        "detected": r.detectedMs,
+        "bandwidth": r.bytesPerNodePerS,
+        "largest datagram": r.largestDatagramBytes,
+      }, r.failure);
+    },
+  };
+}
+
+// Past one datagram's digest (about 1,285 nodes): the rotating window and
+// the earlier random sample side by side, the smaller cluster first.
+const LARGE_CLUSTER = [2_000, 3_000].flatMap((n) =>
+  (["windowed", "sampled"] as const).map((mode) => largeClusterCase(n, mode))
+);
+
 /** Every case, in the order `deno task simulate` runs them. */
 export const SIMULATION_CASES: readonly SimulationCase[] = [
   ...COLD_START,
@@ -266,4 +307,5 @@ export const SIMULATION_CASES: readonly SimulationCase[] = [
   PARTITION_HEAL,
   CHURN,
   BIG_STATE,
+  ...LARGE_CLUSTER,
 ];

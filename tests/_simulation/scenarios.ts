@@ -7,7 +7,7 @@
 // within the scenario's limit is `undefined`, with the reason in `failure`.
 
 import { type SimulatedNode, Simulator } from "../../lib/testing/mod.ts";
-import { chitchatInternals } from "../../lib/core/chitchat.ts";
+import { chitchatInternals, type DigestMode } from "../../lib/core/chitchat.ts";
 
 /** What every scenario takes. */
 export interface ScenarioOptions {
@@ -58,7 +58,7 @@ function keyValuesOf(index: number, count: number): [string, string][] {
  */
 export async function startCluster(
   options: Omit<ScenarioOptions, "limitMs">,
-  extra: { readonly dropProbability?: number } = {},
+  extra: { readonly dropProbability?: number; readonly digestMode?: DigestMode } = {},
 ): Promise<Cluster> {
   const interval = options.gossipIntervalMs ?? 1_000;
   const sim = new Simulator({
@@ -72,7 +72,11 @@ export async function startCluster(
     for (let i = 0; i < options.n; i++) {
       if (i > 0) await sim.advance(interval / options.n);
       const seeds = i < SEED_COUNT ? [] : nodes.slice(0, SEED_COUNT);
-      nodes.push(await sim.addNode({ seeds, keyValues: keyValuesOf(i, keys) }));
+      const node = await sim.addNode({ seeds, keyValues: keyValuesOf(i, keys) });
+      if (extra.digestMode !== undefined) {
+        chitchatInternals.setDigestMode(node.handle.chitchat, extra.digestMode);
+      }
+      nodes.push(node);
       // The seeds know each other too (also for their restarts).
       if (i === SEED_COUNT - 1) await sim.addSeeds(nodes, nodes);
     }
@@ -503,5 +507,107 @@ export async function bigState(options: BigStateOptions): Promise<BigStateResult
     receivedMs: done === undefined ? undefined : done - joinedAt,
     bytes: done === undefined ? undefined : sim.traffic().bytesSent,
     failure: done === undefined ? `state not everywhere within ${limitMs / 1_000} s` : undefined,
+  };
+}
+
+/** Options of {@linkcode largeCluster}. */
+export interface LargeClusterOptions extends ScenarioOptions {
+  /** How digests past one datagram are cut: the rotating window, or the earlier random sample. */
+  readonly digestMode: DigestMode;
+  /** Virtual time allowed for the cold start to converge. Default 60 s. */
+  readonly convergeLimitMs?: number;
+  /** Virtual time allowed for the probe key to reach every node. Default 20 s. */
+  readonly propagationLimitMs?: number;
+  /** Virtual time allowed for every node to see the stopped node dead. Default 40 s. */
+  readonly detectionLimitMs?: number;
+  /** Length of the bandwidth window. Default 5 virtual seconds. */
+  readonly windowMs?: number;
+}
+
+/** Result of {@linkcode largeCluster}. */
+export interface LargeClusterResult extends ScenarioOutcome {
+  /** From the last node's start until fully converged. */
+  readonly convergedMs: number | undefined;
+  /** Median over the other nodes of the time the probe key took to reach them. */
+  readonly propagationMedianMs: number | undefined;
+  /** Time until the last node had the probe key. */
+  readonly propagationMaxMs: number | undefined;
+  /** From a node's stop until every other node considers it dead. */
+  readonly detectedMs: number | undefined;
+  /** Bytes sent per node per second after the cold start. */
+  readonly bytesPerNodePerS: number | undefined;
+  /** The largest message sent during the whole run. */
+  readonly largestDatagramBytes: number;
+}
+
+/**
+ * A cluster past one datagram's digest, in one run to keep it affordable:
+ * cold start until converged, a bandwidth window, one key's propagation,
+ * then a stopped node's detection. Each phase runs even if an earlier one
+ * missed its goal (the failure names the first miss), so the sampled
+ * digest, which may never converge, still gets every row.
+ */
+export async function largeCluster(options: LargeClusterOptions): Promise<LargeClusterResult> {
+  await using cluster = await startCluster(options, { digestMode: options.digestMode });
+  const { sim, nodes, lastStartMs } = cluster;
+  const failures: string[] = [];
+  const convergeLimitMs = options.convergeLimitMs ?? 60_000;
+  const convergedAt = await sim.runUntil(() => sim.isConverged(), convergeLimitMs);
+  if (convergedAt === undefined) failures.push(notConverged(convergeLimitMs));
+
+  // The cold start's messages count for the largest datagram, not for the bandwidth.
+  let largestDatagramBytes = sim.traffic().largestMessageBytes;
+  const windowMs = options.windowMs ?? 5_000;
+  sim.resetTraffic();
+  await sim.advance(windowMs);
+  const bytesPerNodePerS = sim.traffic().bytesSent / (nodes.length * windowMs / 1_000);
+  largestDatagramBytes = Math.max(largestDatagramBytes, sim.traffic().largestMessageBytes);
+
+  const writer = pick(sim, nodes);
+  const value = `probe-${options.seed}`;
+  const writtenAt = sim.now;
+  const arrivals: number[] = [];
+  const subscriptions = nodes.filter((node) => node !== writer).map((observer) => {
+    let seen = false;
+    return observer.handle.subscribeEvent("probe", (event) => {
+      if (seen || event.key !== "" || event.node.nodeId !== writer.nodeId) return;
+      if (event.value !== value) return;
+      seen = true;
+      arrivals.push(sim.now - writtenAt);
+    });
+  });
+  writer.handle.selfNodeState().set("probe", value);
+  const propagationLimitMs = options.propagationLimitMs ?? 20_000;
+  const propagated = await sim.runUntil(
+    () => arrivals.length === nodes.length - 1,
+    propagationLimitMs,
+  );
+  for (const subscription of subscriptions) subscription.unsubscribe();
+  if (propagated === undefined) {
+    failures.push(
+      `${nodes.length - 1 - arrivals.length} nodes missed the key after ${
+        propagationLimitMs / 1_000
+      } s`,
+    );
+  }
+  largestDatagramBytes = Math.max(largestDatagramBytes, sim.traffic().largestMessageBytes);
+
+  const victim = pick(sim, nodes.slice(SEED_COUNT).filter((node) => node !== writer));
+  const stoppedAt = sim.now;
+  await sim.stopNode(victim);
+  const detectionLimitMs = options.detectionLimitMs ?? 40_000;
+  const detected = await sim.runUntil(() => sim.everyoneSeesDead(victim), detectionLimitMs);
+  if (detected === undefined) {
+    failures.push(`not detected everywhere within ${detectionLimitMs / 1_000} s`);
+  }
+  largestDatagramBytes = Math.max(largestDatagramBytes, sim.traffic().largestMessageBytes);
+  return {
+    convergedMs: convergedAt === undefined ? undefined : convergedAt - lastStartMs,
+    propagationMedianMs: propagated === undefined ? undefined : median(arrivals),
+    propagationMaxMs: propagated === undefined ? undefined : Math.max(...arrivals),
+    detectedMs: detected === undefined ? undefined : detected - stoppedAt,
+    bytesPerNodePerS,
+    largestDatagramBytes,
+    failure: failures.length === 0 ? undefined : failures.join("; "),
   };
 }

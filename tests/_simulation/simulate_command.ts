@@ -88,14 +88,16 @@ Runs chitchat clusters on virtual time and prints one table of medians.
 
 Options:
   --scenario NAME  run one scenario: ${SCENARIO_NAMES.join(", ")}
-  --seeds K        seeds per row (default 5)
+                   (large-cluster runs only when named)
+  --seeds K        seeds per row (default 5; large-cluster 1)
   --max-n N        skip the rows of clusters larger than N
   --json FILE      also write { "rows": [...] } to FILE
   -h, --help       print this help`;
 
 interface Command {
   readonly cases: readonly SimulationCase[];
-  readonly seeds: number;
+  /** `undefined`: 5, or a case's own `onRequest.seeds`. */
+  readonly seeds: number | undefined;
   readonly json: string | undefined;
 }
 
@@ -128,10 +130,11 @@ function parseCommand(args: readonly string[]): Command | "help" {
       `unknown scenario "${scenario}" (expected one of ${SCENARIO_NAMES.join(", ")})`,
     );
   }
-  const seeds = positiveInteger("seeds", values.seeds ?? "5");
+  const seeds = values.seeds === undefined ? undefined : positiveInteger("seeds", values.seeds);
   const maxN = values["max-n"] === undefined ? Infinity : positiveInteger("max-n", values["max-n"]);
+  // Cases run on request only are left out unless named.
   const cases = SIMULATION_CASES.filter((c) =>
-    (scenario === undefined || c.scenario === scenario) && c.n <= maxN
+    (scenario === undefined ? c.onRequest === undefined : c.scenario === scenario) && c.n <= maxN
   );
   return { cases, seeds, json: values.json };
 }
@@ -191,7 +194,8 @@ export async function main(
     const label = `${simulationCase.scenario} N=${simulationCase.n} (${simulationCase.setting})`;
     const runs: CaseRun[] = [];
     const realMs: number[] = [];
-    for (let seed = 1; seed <= command.seeds; seed++) {
+    const seeds = command.seeds ?? simulationCase.onRequest?.seeds ?? 5;
+    for (let seed = 1; seed <= seeds; seed++) {
       const started = performance.now();
       const run = await simulationCase.run(seed);
       const elapsed = performance.now() - started;
@@ -207,7 +211,7 @@ export async function main(
       );
       const heapMb = Math.round(Deno.memoryUsage().heapUsed / 1e6);
       stderr(
-        `${label} seed ${seed}/${command.seeds}: ${shown.join(" ")}` +
+        `${label} seed ${seed}/${seeds}: ${shown.join(" ")}` +
           `${run.failure === undefined ? "" : ` [${run.failure}]`}` +
           ` (real ${Math.round(elapsed)} ms, heap ${heapMb} MB)`,
       );
@@ -217,7 +221,9 @@ export async function main(
   for (const line of renderTable(rows)) stdout(line);
   stdout("");
   stdout(
-    `Real time per scenario (${command.seeds} seed${command.seeds === 1 ? "" : "s"}): ` +
+    `Real time per scenario (${command.seeds ?? "default"} seed${
+      command.seeds === 1 ? "" : "s"
+    }): ` +
       [...realByScenario].map(([name, ms]) => `${name} ${(ms / 1_000).toFixed(1)} s`).join(", "),
   );
   if (command.json !== undefined) {

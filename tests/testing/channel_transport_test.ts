@@ -200,6 +200,7 @@ Deno.test("ChannelTransport counts messages and bytes globally and per address; 
     bytesDelivered: 2 * SYN_BYTES,
     messagesDropped: 1,
     bytesDropped: SYN_BYTES,
+    largestMessageBytes: SYN_BYTES,
   });
   deepStrictEqual(transport.addressStats(a.localAddr), {
     messagesSent: 2,
@@ -208,6 +209,7 @@ Deno.test("ChannelTransport counts messages and bytes globally and per address; 
     bytesDelivered: SYN_BYTES,
     messagesDropped: 1,
     bytesDropped: SYN_BYTES,
+    largestMessageBytes: SYN_BYTES,
   });
   equal(transport.addressStats(b.localAddr).messagesDropped, 0);
   equal(transport.addressStats(at(9)).messagesDelivered, 0);
