@@ -116,10 +116,18 @@ export function renderMetrics(source: MetricsSource): string {
     "Node states reset after a peer's tombstone collection.",
     [[{}, m.resets]],
   );
-  out.add("chitchat_digests_truncated_total", "counter", "Digests sampled to fit one datagram.", [[
-    {},
-    m.digestsTruncated,
-  ]]);
+  out.add(
+    "chitchat_digests_truncated_total",
+    "counter",
+    "Digests cut to a window to fit one datagram.",
+    [[{}, m.digestsTruncated]],
+  );
+  out.add(
+    "chitchat_digests_read_as_windows_total",
+    "counter",
+    "Received digests answered over their window only.",
+    [[{}, m.digestsReadAsWindows]],
+  );
   out.add(
     "chitchat_heartbeats_refused_total",
     "counter",

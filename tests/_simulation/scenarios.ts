@@ -58,7 +58,11 @@ function keyValuesOf(index: number, count: number): [string, string][] {
  */
 export async function startCluster(
   options: Omit<ScenarioOptions, "limitMs">,
-  extra: { readonly dropProbability?: number; readonly digestMode?: DigestMode } = {},
+  extra: {
+    readonly dropProbability?: number;
+    readonly digestMode?: DigestMode;
+    readonly maxMessageBytes?: number;
+  } = {},
 ): Promise<Cluster> {
   const interval = options.gossipIntervalMs ?? 1_000;
   const sim = new Simulator({
@@ -75,6 +79,9 @@ export async function startCluster(
       const node = await sim.addNode({ seeds, keyValues: keyValuesOf(i, keys) });
       if (extra.digestMode !== undefined) {
         chitchatInternals.setDigestMode(node.handle.chitchat, extra.digestMode);
+      }
+      if (extra.maxMessageBytes !== undefined) {
+        chitchatInternals.setMaxMessageBytes(node.handle.chitchat, extra.maxMessageBytes);
       }
       nodes.push(node);
       // The seeds know each other too (also for their restarts).
@@ -522,6 +529,11 @@ export interface LargeClusterOptions extends ScenarioOptions {
   readonly detectionLimitMs?: number;
   /** Length of the bandwidth window. Default 5 virtual seconds. */
   readonly windowMs?: number;
+  /**
+   * Largest message the nodes build. Default one datagram (65,507 bytes);
+   * smaller makes a small cluster "large" (for a quick test).
+   */
+  readonly maxMessageBytes?: number;
 }
 
 /** Result of {@linkcode largeCluster}. */
@@ -538,6 +550,8 @@ export interface LargeClusterResult extends ScenarioOutcome {
   readonly bytesPerNodePerS: number | undefined;
   /** The largest message sent during the whole run. */
   readonly largestDatagramBytes: number;
+  /** Received digests read as windows, summed over the nodes still running at the end. */
+  readonly digestsReadAsWindows: number;
 }
 
 /**
@@ -548,7 +562,10 @@ export interface LargeClusterResult extends ScenarioOutcome {
  * digest, which may never converge, still gets every row.
  */
 export async function largeCluster(options: LargeClusterOptions): Promise<LargeClusterResult> {
-  await using cluster = await startCluster(options, { digestMode: options.digestMode });
+  await using cluster = await startCluster(options, {
+    digestMode: options.digestMode,
+    maxMessageBytes: options.maxMessageBytes,
+  });
   const { sim, nodes, lastStartMs } = cluster;
   const failures: string[] = [];
   const convergeLimitMs = options.convergeLimitMs ?? 60_000;
@@ -608,6 +625,10 @@ export async function largeCluster(options: LargeClusterOptions): Promise<LargeC
     detectedMs: detected === undefined ? undefined : detected - stoppedAt,
     bytesPerNodePerS,
     largestDatagramBytes,
+    digestsReadAsWindows: sim.runningNodes().reduce(
+      (sum, node) => sum + node.handle.chitchat.metrics().digestsReadAsWindows,
+      0,
+    ),
     failure: failures.length === 0 ? undefined : failures.join("; "),
   };
 }

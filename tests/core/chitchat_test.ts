@@ -438,9 +438,10 @@ Deno.test("every message fits one datagram, even past 1,300 nodes", () => {
   }
   const syn = a.createSynMessage();
   ok(messageByteLength(syn) <= MAX_DATAGRAM_BYTES);
-  ok(syn.digest.get(testId(1)) !== undefined, "the sampled digest keeps its own node");
+  // The first window starts at the first id, this node's ("node-1").
+  ok(syn.digest.get(testId(1)) !== undefined, "the first window holds its own node");
   ok(a.metrics().digestsTruncated > 0);
-  // The sample comes in id order with its size known, as the encoder needs it.
+  // The window comes in id order with its size known, as the encoder needs it.
   const ids = digestInternals.ids(syn.digest);
   ok(ids.every((id, i) => i === 0 || compareChitchatIds(ids[i - 1], id) < 0));
   equal(encodeMessage(syn).length, messageByteLength(syn));

@@ -12,6 +12,7 @@ import {
   coldStart,
   failureDetection,
   gracefulLeave,
+  largeCluster,
   partitionHeal,
   startCluster,
 } from "../_simulation/scenarios.ts";
@@ -54,6 +55,18 @@ Deno.test("graceful leave: every other node lists the node left, none dead, 3 pe
   ok(result.allMs !== undefined);
   equal(result.acknowledged, 3);
   equal(result.deadSightings, 0);
+});
+
+Deno.test("large cluster: 40 nodes in 1,500-byte datagrams, windowed and sampled digests", async () => {
+  for (const digestMode of ["windowed", "sampled"] as const) {
+    const result = await largeCluster({ seed: 1, n: 40, digestMode, maxMessageBytes: 1_500 });
+    equal(result.failure, undefined, digestMode);
+    ok(result.convergedMs !== undefined && result.propagationMaxMs !== undefined);
+    ok(result.detectedMs !== undefined && result.bytesPerNodePerS !== undefined);
+    ok(result.largestDatagramBytes > 1_000 && result.largestDatagramBytes <= 1_500);
+    // Only windowed nodes read windows; the 40 nodes' digests do not fit.
+    equal(result.digestsReadAsWindows > 0, digestMode === "windowed");
+  }
 });
 
 Deno.test("partition and heal: both halves write, nothing crosses, nothing is lost", async () => {
