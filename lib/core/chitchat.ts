@@ -133,7 +133,6 @@ export interface ChitchatInternals {
 /** How digests too large for one datagram are cut (see {@linkcode ChitchatInternals.setDigestMode}). */
 export type DigestMode = "windowed" | "sampled";
 
-
 let internals: ChitchatInternals;
 // Set while `fromResolved` builds a node, so its configuration is not checked twice.
 let preResolved: ResolvedChitchatConfig | undefined;

@@ -55,8 +55,8 @@ export interface SimulationCase {
    * `--seeds` says otherwise: for cases that take minutes.
    */
   readonly onRequest?: { readonly seeds: number };
-  /** Runs it once. */
-  run(seed: number): Promise<CaseRun>;
+  /** Runs it once; `progress` takes lines to show while a long run goes on. */
+  run(seed: number, progress?: (line: string) => void): Promise<CaseRun>;
 }
 
 const SECONDS = 0.001;
@@ -276,8 +276,8 @@ function largeClusterCase(n: number, digestMode: DigestMode): SimulationCase {
       count("largest datagram", "B (max 65,507)"),
     ],
     onRequest: { seeds: 1 },
-    run: async (seed) => {
-      const r = await largeCluster({ seed, n, digestMode });
+    run: async (seed, progress) => {
+      const r = await largeCluster({ seed, n, digestMode, progress });
       return outcome({
         "converged": r.convergedMs,
         "propagation median": r.propagationMedianMs,

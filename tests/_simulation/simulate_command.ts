@@ -197,7 +197,7 @@ export async function main(
     const seeds = command.seeds ?? simulationCase.onRequest?.seeds ?? 5;
     for (let seed = 1; seed <= seeds; seed++) {
       const started = performance.now();
-      const run = await simulationCase.run(seed);
+      const run = await simulationCase.run(seed, stderr);
       const elapsed = performance.now() - started;
       realMs.push(elapsed);
       runs.push(run);
