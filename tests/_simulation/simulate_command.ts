@@ -8,6 +8,7 @@
  * ```sh
  * deno run -A bench/simulate.ts                       # everything, 5 seeds (about 16 min on 2 cores)
  * deno run -A bench/simulate.ts --scenario churn --seeds 3
+ * deno task simulate --scenario large-cluster --max-n 2000   # only on request: minutes a run
  * deno run -A bench/simulate.ts --max-n 100 --json figures.json
  * ```
  *
