@@ -27,6 +27,7 @@ function labels(digest: Digest): string[] {
 /** A node at `port` knowing `known` (no state of theirs), with 2,000-byte datagrams. */
 function largeNode(port: number, known: readonly ChitchatId[], datagram = DATAGRAM): Chitchat {
   const node = testNode(port, new ManualClock());
+  chitchatInternals.setDigestMode(node, "windowed");
   chitchatInternals.setMaxMessageBytes(node, datagram);
   for (const id of known) node.clusterState.nodeStateOrInit(id);
   return node;
