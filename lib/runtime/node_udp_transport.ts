@@ -18,6 +18,7 @@ import {
 } from "./_socket_common.ts";
 import { FairDatagramQueue } from "./_fair_datagram_queue.ts";
 import { kernelUdpDrops } from "./_kernel_udp_drops.ts";
+import { SocketCounters } from "./_socket_counters.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
@@ -26,7 +27,7 @@ import {
   formatSocketAddress,
   type SocketAddress,
 } from "../core/socket_address.ts";
-import { DropLog, emptyDropCounts, refusalReason } from "./_drop_log.ts";
+import { DropLog, refusalReason } from "./_drop_log.ts";
 import {
   type CodecSocket,
   type DatagramCodec,
@@ -184,11 +185,6 @@ const TRANSIENT_RECEIVE_CODES = new Set([
 // is treated as broken, so a dead interface cannot log forever.
 const MAX_CONSECUTIVE_RECEIVE_ERRORS = 1_000;
 
-type MutableSocketMetrics = {
-  -readonly [K in keyof SocketMetrics as K extends "datagramsDroppedByReason" ? never : K]:
-    SocketMetrics[K];
-};
-
 interface Waiter {
   resolve(received: readonly [SocketAddress, ChitchatMessage]): void;
   reject(error: unknown): void;
@@ -200,15 +196,7 @@ class NodeUdpSocket implements CodecSocket {
   readonly #logger: Logger;
   readonly #drops: DropLog;
   readonly #maxQueuedBytes: number;
-  readonly #metrics: MutableSocketMetrics = {
-    messagesSent: 0,
-    bytesSent: 0,
-    messagesReceived: 0,
-    bytesReceived: 0,
-    datagramsDropped: 0,
-    sendErrors: 0,
-  };
-  readonly #droppedByReason = emptyDropCounts();
+  readonly #counters = new SocketCounters();
   readonly #queue: FairDatagramQueue;
   #overflowing = false;
   readonly #waiters: Waiter[] = [];
@@ -242,9 +230,7 @@ class NodeUdpSocket implements CodecSocket {
   }
 
   get metrics(): SocketMetrics {
-    const kernelDrops = kernelUdpDrops(this.localAddr);
-    const metrics = { ...this.#metrics, datagramsDroppedByReason: { ...this.#droppedByReason } };
-    return kernelDrops === undefined ? metrics : { ...metrics, kernelDrops };
+    return this.#counters.snapshot(kernelUdpDrops(this.localAddr));
   }
 
   [useCodec](codec: DatagramCodec): void {
@@ -263,8 +249,7 @@ class NodeUdpSocket implements CodecSocket {
     const from = canonicalSocketAddress({ hostname: rinfo.address, port: rinfo.port });
     const refused = this.#queue.push(formatSocketAddress(from), { from, bytes });
     if (refused !== undefined) {
-      this.#metrics.datagramsDropped++;
-      this.#droppedByReason.queue_full++;
+      this.#counters.dropped("queue_full");
       if (!this.#overflowing) {
         this.#overflowing = true;
         this.#logger.warn("Dropping datagrams: the receive queue is full", {
@@ -323,16 +308,14 @@ class NodeUdpSocket implements CodecSocket {
 
   #hand(from: SocketAddress, bytes: Uint8Array, decoded: ChitchatMessage | string): void {
     if (typeof decoded === "string") {
-      this.#metrics.datagramsDropped++;
-      this.#droppedByReason[refusalReason(bytes, MAX_DATAGRAM_BYTES)]++;
+      this.#counters.dropped(refusalReason(bytes, MAX_DATAGRAM_BYTES));
       this.#drops.record(from, decoded, bytes.length);
       return;
     }
     // The waiter may be gone: the socket failed while the datagram was opened.
     const waiter = this.#waiters.shift();
     if (waiter === undefined) return;
-    this.#metrics.messagesReceived++;
-    this.#metrics.bytesReceived += bytes.length;
+    this.#counters.received(bytes.length);
     this.#turns.handed();
     waiter.resolve([from, decoded]);
   }
@@ -368,15 +351,14 @@ class NodeUdpSocket implements CodecSocket {
       const done = (error: Error | null) => {
         if (!this.#pendingSends.delete(abandon)) return;
         if (error === null || error === undefined) {
-          this.#metrics.messagesSent++;
-          this.#metrics.bytesSent += bytes.length;
+          this.#counters.sent(bytes.length);
         } else if (this.#closed) {
           reject(closedError(this.localAddr, error));
           return;
         } else {
           // The socket stays usable after a failed send (refused, unreachable,
           // wrong address family, no buffer space): count it, keep gossiping.
-          this.#metrics.sendErrors++;
+          this.#counters.sendFailed();
           this.#logger.debug("Swallowed a send error", {
             to: formatSocketAddress(to),
             error: errorMessage(error),

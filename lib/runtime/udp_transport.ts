@@ -16,6 +16,7 @@ import {
   receiveUntilClosed,
 } from "./_socket_common.ts";
 import { kernelUdpDrops } from "./_kernel_udp_drops.ts";
+import { SocketCounters } from "./_socket_counters.ts";
 import { consoleLogger, type Logger } from "../core/logger.ts";
 import type { ChitchatMessage } from "../core/message.ts";
 import { MAX_DATAGRAM_BYTES } from "../core/wire/wire_sizes.ts";
@@ -24,7 +25,7 @@ import {
   formatSocketAddress,
   type SocketAddress,
 } from "../core/socket_address.ts";
-import { DropLog, emptyDropCounts, refusalReason } from "./_drop_log.ts";
+import { DropLog, refusalReason } from "./_drop_log.ts";
 import {
   type CodecSocket,
   type DatagramCodec,
@@ -145,25 +146,12 @@ const MAX_CONSECUTIVE_RECEIVE_ERRORS = 1_000;
 // foreign sender) shows up as oversized instead of silently truncated.
 const RECEIVE_BUFFER_BYTES = MAX_DATAGRAM_BYTES + 1;
 
-type MutableSocketMetrics = {
-  -readonly [K in keyof SocketMetrics as K extends "datagramsDroppedByReason" ? never : K]:
-    SocketMetrics[K];
-};
-
 class UdpSocket implements CodecSocket {
   readonly localAddr: SocketAddress;
   readonly #conn: Deno.DatagramConn;
   readonly #logger: Logger;
   readonly #drops: DropLog;
-  readonly #metrics: MutableSocketMetrics = {
-    messagesSent: 0,
-    bytesSent: 0,
-    messagesReceived: 0,
-    bytesReceived: 0,
-    datagramsDropped: 0,
-    sendErrors: 0,
-  };
-  readonly #droppedByReason = emptyDropCounts();
+  readonly #counters = new SocketCounters();
   #closed = false;
   #codec: DatagramCodec = plaintextCodec;
   // Receive buffers are reused; concurrent receives each take their own.
@@ -179,9 +167,7 @@ class UdpSocket implements CodecSocket {
   }
 
   get metrics(): SocketMetrics {
-    const kernelDrops = kernelUdpDrops(this.localAddr);
-    const metrics = { ...this.#metrics, datagramsDroppedByReason: { ...this.#droppedByReason } };
-    return kernelDrops === undefined ? metrics : { ...metrics, kernelDrops };
+    return this.#counters.snapshot(kernelUdpDrops(this.localAddr));
   }
 
   [useCodec](codec: DatagramCodec): void {
@@ -205,15 +191,14 @@ class UdpSocket implements CodecSocket {
         throw closedError(this.localAddr, error);
       }
       if (!isTransient(error)) throw error;
-      this.#metrics.sendErrors++;
+      this.#counters.sendFailed();
       this.#logger.debug("Swallowed a transient send error", {
         to: formatSocketAddress(to),
         error: errorMessage(error),
       });
       return;
     }
-    this.#metrics.messagesSent++;
-    this.#metrics.bytesSent += bytes.length;
+    this.#counters.sent(bytes.length);
   }
 
   async receive(): Promise<readonly [SocketAddress, ChitchatMessage]> {
@@ -254,8 +239,7 @@ class UdpSocket implements CodecSocket {
         decoded instanceof Promise ? await decoded : decoded,
       );
       if (message === undefined) continue;
-      this.#metrics.messagesReceived++;
-      this.#metrics.bytesReceived += bytes.length;
+      this.#counters.received(bytes.length);
       this.#turns.handed();
       return [from, message];
     }
@@ -267,8 +251,7 @@ class UdpSocket implements CodecSocket {
     decoded: ChitchatMessage | string,
   ): ChitchatMessage | undefined {
     if (typeof decoded !== "string") return decoded;
-    this.#metrics.datagramsDropped++;
-    this.#droppedByReason[refusalReason(bytes, MAX_DATAGRAM_BYTES)]++;
+    this.#counters.dropped(refusalReason(bytes, MAX_DATAGRAM_BYTES));
     this.#drops.record(from, decoded, bytes.length);
     return undefined;
   }

@@ -13,12 +13,8 @@ import {
 import type { Timer } from "../runtime/scheduler.ts";
 import type { SocketAddress } from "../core/socket_address.ts";
 import type { SocketMetrics } from "../runtime/transport.ts";
-import { type DropReason, emptyDropCounts } from "../runtime/_drop_log.ts";
-
-type MutableSocketMetrics = {
-  -readonly [K in keyof SocketMetrics as K extends "datagramsDroppedByReason" ? never : K]:
-    SocketMetrics[K];
-};
+import type { DropReason } from "../runtime/_drop_log.ts";
+import { SocketCounters } from "../runtime/_socket_counters.ts";
 
 /** A message on its way to a socket; cancelled if the socket closes first. */
 export interface InFlight {
@@ -41,15 +37,7 @@ export class ChannelSocket implements CodecSocket {
   readonly addrKey: string;
   readonly #network: NetworkPort;
   readonly #capacity: number;
-  readonly #metrics: MutableSocketMetrics = {
-    messagesSent: 0,
-    bytesSent: 0,
-    messagesReceived: 0,
-    bytesReceived: 0,
-    datagramsDropped: 0,
-    sendErrors: 0,
-  };
-  readonly #droppedByReason = emptyDropCounts();
+  readonly #counters = new SocketCounters();
   readonly #inFlight = new Set<InFlight>();
   #queue: (Received | undefined)[] = [];
   #head = 0;
@@ -66,7 +54,7 @@ export class ChannelSocket implements CodecSocket {
   }
 
   get metrics(): SocketMetrics {
-    return { ...this.#metrics, datagramsDroppedByReason: { ...this.#droppedByReason } };
+    return this.#counters.snapshot();
   }
 
   [useCodec](codec: DatagramCodec): void {
@@ -79,8 +67,7 @@ export class ChannelSocket implements CodecSocket {
     try {
       if (this.#closed) throw closedError(this.localAddr);
       const bytes = this.#network.route(this, to, message);
-      this.#metrics.messagesSent++;
-      this.#metrics.bytesSent += bytes;
+      this.#counters.sent(bytes);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
@@ -111,15 +98,13 @@ export class ChannelSocket implements CodecSocket {
       if (this.#queue.length - this.#head >= this.#capacity) return false;
       this.#queue.push(item);
     }
-    this.#metrics.messagesReceived++;
-    this.#metrics.bytesReceived += bytes;
+    this.#counters.received(bytes);
     waiter?.resolve(item);
     return true;
   }
 
   dropUndecodable(reason: DropReason): void {
-    this.#metrics.datagramsDropped++;
-    this.#droppedByReason[reason]++;
+    this.#counters.dropped(reason);
   }
 
   takeOff(flight: InFlight): void {
