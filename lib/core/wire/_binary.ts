@@ -273,29 +273,8 @@ function decodeUtf8(
   what: string,
   intern: boolean,
 ): string {
-  const end = from + length;
-  if (intern && length <= INTERN_MAX_BYTES) {
-    let hash = 0x811c9dc5;
-    for (let i = from; i < end; i++) {
-      const c = bytes[i];
-      if (c > 0x7f) return decodeNonAscii(bytes, from, end, what);
-      hash = Math.imul(hash ^ c, 0x01000193);
-    }
-    const slot = (hash >>> 0) & (INTERN_SLOTS - 1);
-    const cached = internStrings[slot];
-    if (cached !== undefined && cached.length === length && sameAscii(cached, bytes, from)) {
-      return cached;
-    }
-    const fresh = asciiString(bytes, from, length);
-    internStrings[slot] = fresh;
-    return fresh;
-  }
-  for (let i = from; i < end; i++) {
-    if (bytes[i] > 0x7f) return decodeNonAscii(bytes, from, end, what);
-  }
-  return length > 256
-    ? latin1Decoder.decode(bytes.subarray(from, end))
-    : asciiString(bytes, from, length);
+  return asciiOrUndefined(bytes, from, length, intern) ??
+    decodeNonAscii(bytes, from, from + length, what);
 }
 
 /**
