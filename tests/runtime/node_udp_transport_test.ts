@@ -1,7 +1,7 @@
 // Copyright the chitchat for Deno authors. MIT license.
 // What only NodeUdpTransport does (the shared behaviour is in
-// transport_contract_test.ts): swallowed send errors and the bounded
-// receive queue.
+// transport_contract_test.ts and udp_transport_test.ts): bind errors, the
+// bounded and fair receive queue.
 
 import { deepStrictEqual, equal, rejects, throws } from "node:assert/strict";
 import { Digest } from "../../lib/core/digest.ts";
@@ -10,32 +10,6 @@ import { NodeUdpTransport } from "../../lib/runtime/node_udp_transport.ts";
 import { pollUntil, RecordingLogger, settlesWithin, withTimeout } from "../_deadline.ts";
 
 const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
-
-Deno.test("NodeUdpTransport swallows and counts a failed send", async () => {
-  const logger = new RecordingLogger();
-  await using socket = await new NodeUdpTransport({ logger }).open(LOOPBACK);
-  // An IPv4 socket cannot reach an IPv6 address: a per-datagram failure.
-  await socket.send({ hostname: "::1", port: 9 }, {
-    type: "syn",
-    clusterId: "x",
-    digest: Digest.empty,
-  });
-  equal(socket.metrics.sendErrors, 1);
-  equal(socket.metrics.messagesSent, 0);
-  equal(logger.atLeast("warn").length, 0);
-});
-
-Deno.test("NodeUdpTransport reports the address already in use", async () => {
-  const transport = new NodeUdpTransport({ logger: new RecordingLogger() });
-  await using socket = await transport.open(LOOPBACK);
-  await rejects(
-    transport.open(socket.localAddr),
-    (error: unknown) =>
-      error instanceof Deno.errors.AddrInUse &&
-      error.message ===
-        `Cannot bind 127.0.0.1:${socket.localAddr.port}/UDP for gossip: address already in use`,
-  );
-});
 
 Deno.test("NodeUdpTransport reports an address of no local interface as not available", async () => {
   const transport = new NodeUdpTransport({ logger: new RecordingLogger() });

@@ -1,40 +1,48 @@
 // Copyright the chitchat for Deno authors. MIT license.
-// What only UdpTransport does (the shared behaviour is in
-// transport_contract_test.ts): transient send errors, and a clear error
-// without --unstable-net.
+// What the two UDP transports do beyond the contract of
+// transport_contract_test.ts (transient send errors, the address in use),
+// and what only UdpTransport does (a clear error without --unstable-net).
 
 import { equal, ok as assert, rejects } from "node:assert/strict";
 import { Digest } from "../../lib/core/digest.ts";
+import { NodeUdpTransport } from "../../lib/runtime/node_udp_transport.ts";
 import { UdpTransport } from "../../lib/runtime/udp_transport.ts";
 import { RecordingLogger } from "../_deadline.ts";
 
 const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
 
-Deno.test("UdpTransport swallows and counts a transient send error", async () => {
-  const logger = new RecordingLogger();
-  await using socket = await new UdpTransport({ logger }).open(LOOPBACK);
-  // An IPv4 socket cannot reach an IPv6 address: EAFNOSUPPORT, a per-datagram failure.
-  await socket.send({ hostname: "::1", port: 9 }, {
-    type: "syn",
-    clusterId: "x",
-    digest: Digest.empty,
+for (
+  const [name, makeTransport] of [
+    ["UdpTransport", (logger: RecordingLogger) => new UdpTransport({ logger })],
+    ["NodeUdpTransport", (logger: RecordingLogger) => new NodeUdpTransport({ logger })],
+  ] as const
+) {
+  Deno.test(`${name} swallows and counts a transient send error`, async () => {
+    const logger = new RecordingLogger();
+    await using socket = await makeTransport(logger).open(LOOPBACK);
+    // An IPv4 socket cannot reach an IPv6 address: EAFNOSUPPORT, a per-datagram failure.
+    await socket.send({ hostname: "::1", port: 9 }, {
+      type: "syn",
+      clusterId: "x",
+      digest: Digest.empty,
+    });
+    equal(socket.metrics.sendErrors, 1);
+    equal(socket.metrics.messagesSent, 0);
+    equal(logger.atLeast("warn").length, 0);
   });
-  equal(socket.metrics.sendErrors, 1);
-  equal(socket.metrics.messagesSent, 0);
-  equal(logger.atLeast("warn").length, 0);
-});
 
-Deno.test("UdpTransport reports the address already in use", async () => {
-  const transport = new UdpTransport({ logger: new RecordingLogger() });
-  await using socket = await transport.open(LOOPBACK);
-  await rejects(
-    transport.open(socket.localAddr),
-    (error: unknown) =>
-      error instanceof Deno.errors.AddrInUse &&
-      error.message ===
-        `Cannot bind 127.0.0.1:${socket.localAddr.port}/UDP for gossip: address already in use`,
-  );
-});
+  Deno.test(`${name} reports the address already in use`, async () => {
+    const transport = makeTransport(new RecordingLogger());
+    await using socket = await transport.open(LOOPBACK);
+    await rejects(
+      transport.open(socket.localAddr),
+      (error: unknown) =>
+        error instanceof Deno.errors.AddrInUse &&
+        error.message ===
+          `Cannot bind 127.0.0.1:${socket.localAddr.port}/UDP for gossip: address already in use`,
+    );
+  });
+}
 
 Deno.test("UdpTransport refuses a malformed listen address", async () => {
   const transport = new UdpTransport({ logger: new RecordingLogger() });
