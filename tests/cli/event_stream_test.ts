@@ -5,37 +5,13 @@
 
 import { deepStrictEqual, equal, match, ok, throws } from "node:assert/strict";
 import { createHttpHandler, type HttpHandlerOptions } from "../../lib/cli/http_api.ts";
-import { spawnChitchat, type SpawnChitchatConfig } from "../../lib/runtime/spawn_chitchat.ts";
-import { ChannelTransport } from "../../lib/testing/channel_transport.ts";
-import { VirtualScheduler } from "../../lib/testing/virtual_scheduler.ts";
-import { silentLogger } from "../../lib/core/logger.ts";
 import { advanceUntil, drainMicrotasks } from "../_deadline.ts";
 import { parseExposition } from "./_exposition_parser.ts";
+import { virtualPair } from "./_virtual_pair.ts";
 
 const SANITIZED = { sanitizeOps: true, sanitizeResources: true } as const;
 
-function config(port: number, extra: Partial<SpawnChitchatConfig> = {}): SpawnChitchatConfig {
-  return {
-    chitchatId: {
-      nodeId: `node-${port}`,
-      generationId: 1n,
-      gossipAdvertiseAddr: { hostname: "127.0.0.1", port },
-    },
-    clusterId: "sse",
-    gossipIntervalMs: 100,
-    seedNodes: ["127.0.0.1:7601"],
-    ...extra,
-  };
-}
-
-async function pair() {
-  const scheduler = new VirtualScheduler();
-  const transport = new ChannelTransport({ scheduler });
-  const options = { transport, scheduler, logger: silentLogger };
-  const a = await spawnChitchat(config(7601, { seedNodes: [] }), options);
-  const b = await spawnChitchat(config(7602), options);
-  return { scheduler, a, b };
-}
+const pair = () => virtualPair("sse", 7601);
 
 interface SseEvent {
   readonly event: string;

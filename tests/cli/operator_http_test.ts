@@ -9,29 +9,11 @@ import { VirtualScheduler } from "../../lib/testing/virtual_scheduler.ts";
 import { silentLogger } from "../../lib/core/logger.ts";
 import { advanceUntil } from "../_deadline.ts";
 import { parseExposition } from "./_exposition_parser.ts";
+import { pairConfig, virtualPair } from "./_virtual_pair.ts";
 
-function config(port: number, extra: Partial<SpawnChitchatConfig> = {}): SpawnChitchatConfig {
-  return {
-    chitchatId: {
-      nodeId: `node-${port}`,
-      generationId: 1n,
-      gossipAdvertiseAddr: { hostname: "127.0.0.1", port },
-    },
-    clusterId: "ops",
-    gossipIntervalMs: 100,
-    seedNodes: ["127.0.0.1:7501"],
-    ...extra,
-  };
-}
-
-async function pair() {
-  const scheduler = new VirtualScheduler();
-  const transport = new ChannelTransport({ scheduler });
-  const options = { transport, scheduler, logger: silentLogger };
-  const a = await spawnChitchat(config(7501, { seedNodes: [] }), options);
-  const b = await spawnChitchat(config(7502), options);
-  return { scheduler, a, b };
-}
+const pair = () => virtualPair("ops", 7501);
+const config = (port: number, extra: Partial<SpawnChitchatConfig> = {}) =>
+  pairConfig("ops", port, 7501, extra);
 
 const get = (handler: (r: Request) => Promise<Response>, path: string, method = "GET") =>
   handler(new Request(`http://node${path}`, { method }));
