@@ -8,23 +8,8 @@
 // also bounds how long a request head may take), and relays the others to a
 // `Deno.serve` bound on loopback that only it can reach in practice.
 
+import type { HttpConnectionMetrics } from "./http_api.ts";
 import { RequestHeadLimit } from "./_request_head_limit.ts";
-
-/** Counters of the guard. */
-export interface HttpGuardMetrics {
-  /** Connections relayed to the HTTP server. */
-  readonly accepted: number;
-  /** Connections refused with 503 because the cap was reached. */
-  readonly refused: number;
-  /** Accept calls that failed (for example, out of file descriptors). */
-  readonly acceptErrors: number;
-  /** Connections closed because they were idle for too long. */
-  readonly timedOut: number;
-  /** Connections answered 431 because a request head was too large. */
-  readonly headsTooLarge: number;
-  /** Connections open now. */
-  readonly open: number;
-}
 
 export interface HttpGuardOptions {
   readonly hostname: string;
@@ -129,7 +114,7 @@ export class HttpGuard {
     return Math.min(requested, affordable);
   }
 
-  get metrics(): HttpGuardMetrics {
+  get metrics(): HttpConnectionMetrics {
     return { ...this.#metrics, open: this.#closers.size };
   }
 

@@ -9,7 +9,7 @@ import type { SocketMetrics } from "../runtime/transport.ts";
 import type { ChitchatHandleMetrics } from "../runtime/chitchat_handle.ts";
 import type { ChitchatMessage } from "../core/message.ts";
 import type { EventFeedMetrics } from "./_event_feed.ts";
-import type { HttpGuardMetrics } from "./_http_guard.ts";
+import type { HttpConnectionMetrics } from "./http_api.ts";
 
 /** The content type of the exposition format. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -52,7 +52,7 @@ export interface MetricsSource {
   readonly decryptFailures?: ChitchatHandleMetrics["decryptFailures"];
   readonly messagesSentByType?: Readonly<Record<ChitchatMessage["type"], number>>;
   readonly eventStreams?: EventFeedMetrics;
-  readonly connections?: HttpGuardMetrics;
+  readonly connections?: HttpConnectionMetrics;
 }
 
 /** The `type` label of a message: the reference's names, in snake case. */

@@ -372,20 +372,39 @@ export interface HttpHandlerOptions {
    *
    * @default {undefined}
    */
-  readonly connectionMetrics?: () => {
-    /** Connections relayed to the handler's server. */
-    readonly accepted: number;
-    /** Connections refused with 503 because the cap was reached. */
-    readonly refused: number;
-    /** Accept calls that failed (for example, out of file descriptors). */
-    readonly acceptErrors: number;
-    /** Connections closed because they were idle for too long. */
-    readonly timedOut: number;
-    /** Connections answered 431 because a request head was too large. */
-    readonly headsTooLarge: number;
-    /** Connections open now. */
-    readonly open: number;
-  } | undefined;
+  readonly connectionMetrics?: () => HttpConnectionMetrics | undefined;
+}
+
+/**
+ * Counters of the connections in front of an HTTP handler (the CLI's
+ * connection guard keeps them), served by `GET /metrics` as
+ * `chitchat_http_connections_total`, `chitchat_http_connections_open` and
+ * `chitchat_http_accept_errors_total`.
+ *
+ * @example
+ * ```ts
+ * import type { HttpConnectionMetrics } from "@chitchat/chitchat/http";
+ * import assert from "node:assert";
+ *
+ * const counters: HttpConnectionMetrics = {
+ *   accepted: 12, refused: 1, acceptErrors: 0, timedOut: 2, headsTooLarge: 0, open: 3,
+ * };
+ * assert(counters.accepted >= counters.open);
+ * ```
+ */
+export interface HttpConnectionMetrics {
+  /** Connections relayed to the handler's server. */
+  readonly accepted: number;
+  /** Connections refused with 503 because the cap was reached. */
+  readonly refused: number;
+  /** Accept calls that failed (for example, out of file descriptors). */
+  readonly acceptErrors: number;
+  /** Connections closed because they were idle for too long. */
+  readonly timedOut: number;
+  /** Connections answered 431 because a request head was too large. */
+  readonly headsTooLarge: number;
+  /** Connections open now. */
+  readonly open: number;
 }
 
 function membersJson(chitchat: Chitchat): MemberJson[] {
